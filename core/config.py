@@ -1,0 +1,183 @@
+"""Frozen configs for one Playground run: the data, the model, the training.
+
+A config is what the widgets return, what a preset stores, what a link carries
+and what a test builds. Each validates itself on construction and raises
+``ConfigError`` with a sentence a learner can read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DATASETS = ("moons", "circles", "xor", "gaussians", "spirals")
+ACTIVATIONS = ("relu", "tanh", "gelu", "selu", "sigmoid")
+OPTIMIZERS = ("sgd", "sgd+momentum", "adam")
+DEVICES = ("auto", "cpu", "cuda")
+MAX_HIDDEN_LAYERS = 4
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message names the field and the range."""
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, *, hi_open: bool = False) -> None:
+    ok = lo <= value < hi if hi_open else lo <= value <= hi
+    if not ok:
+        bracket = ")" if hi_open else "]"
+        raise ConfigError(f"{name} must be in [{lo}, {hi}{bracket}, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+# The defaults are what a newcomer sees first: a small, noisy training set and a wide
+# network, so that the same network without dropout visibly overfits within 300 epochs.
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "moons"
+    noise: float = 0.5
+    n_train: int = 40
+    n_val: int = 400
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_range("noise", self.noise, 0.0, 1.0)
+        _check_range("n_train", self.n_train, 20, 2000)
+        _check_range("n_val", self.n_val, 20, 2000)
+        _check_range("seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """An MLP from 2 inputs to 2 classes. ``p_hidden[i]`` is the DROP probability after hidden layer i."""
+
+    num_hiddens: tuple[int, ...] = (128, 128)
+    activation: str = "relu"
+    p_input: float = 0.0
+    p_hidden: tuple[float, ...] = (0.5, 0.5)
+    classic: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_hiddens", tuple(int(w) for w in self.num_hiddens))
+        object.__setattr__(self, "p_hidden", tuple(float(p) for p in self.p_hidden))
+        _check_range("number of hidden layers", len(self.num_hiddens), 1, MAX_HIDDEN_LAYERS)
+        for w in self.num_hiddens:
+            _check_range("hidden width", w, 2, 256)
+        if len(self.p_hidden) != len(self.num_hiddens):
+            raise ConfigError(
+                f"p_hidden needs one drop probability per hidden layer "
+                f"({len(self.num_hiddens)}), got {len(self.p_hidden)}"
+            )
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_range("p_input", self.p_input, 0.0, 1.0, hi_open=True)
+        for p in self.p_hidden:
+            _check_range("p_hidden", p, 0.0, 1.0, hi_open=True)
+
+    def with_p(self, p_input: float | None = None, p_hidden: tuple[float, ...] | None = None) -> ModelConfig:
+        return replace(
+            self,
+            p_input=self.p_input if p_input is None else p_input,
+            p_hidden=self.p_hidden if p_hidden is None else tuple(p_hidden),
+        )
+
+    def same_architecture(self, other: ModelConfig) -> bool:
+        """True when weights of one model fit the other (dropout rates may differ)."""
+        return (self.num_hiddens, self.activation) == (other.num_hiddens, other.activation)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 0.003
+    weight_decay: float = 0.0
+    max_norm: float = 0.0  # 0 = off; else each unit's incoming weight vector is clipped to this L2 norm
+    batch_size: int = 16
+    max_epochs: int = 300
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_range("lr", self.lr, 1e-5, 10.0)
+        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("max_norm", self.max_norm, 0.0, 100.0)
+        _check_range("batch_size", self.batch_size, 1, 2000)
+        _check_range("max_epochs", self.max_epochs, 1, 100_000)
+        _check_choice("device", self.device, DEVICES)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_flat(self) -> dict[str, Any]:
+        return to_flat(self)
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any]) -> RunConfig:
+        return from_flat(flat)
+
+
+_PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+_TUPLE_FIELDS = {"num_hiddens": int, "p_hidden": float}
+
+
+def to_flat(cfg: RunConfig) -> dict[str, Any]:
+    """``{"data.noise": 0.3, "model.p_hidden": "0.5,0.5", ...}``: plain str/int/float/bool values only."""
+    flat: dict[str, Any] = {}
+    for part in _PARTS:
+        sub = getattr(cfg, part)
+        for f in fields(sub):
+            value = getattr(sub, f.name)
+            if isinstance(value, tuple):
+                value = ",".join(str(v) for v in value)
+            flat[f"{part}.{f.name}"] = value
+    return flat
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Turn a plain value (possibly a string from a URL) into the type of ``default``."""
+    try:
+        if name in _TUPLE_FIELDS:
+            items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+            return tuple(_TUPLE_FIELDS[name](str(v).strip()) for v in items if str(v).strip())
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            number = float(raw)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot read {raw!r} as {type(default).__name__}") from None
+
+
+def from_flat(flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """Build a RunConfig from a flat dict; missing keys keep ``base`` (default: the defaults).
+
+    Unknown keys raise ``ConfigError``, so a mistyped link is reported, not ignored.
+    """
+    base = base or RunConfig()
+    updates: dict[str, dict[str, Any]] = {part: {} for part in _PARTS}
+    for key, raw in flat.items():
+        part, _, name = key.partition(".")
+        if part not in _PARTS or name not in {f.name for f in fields(_PARTS[part])}:
+            raise ConfigError(f"unknown setting {key!r}")
+        updates[part][name] = _coerce(name, raw, getattr(getattr(base, part), name))
+    return RunConfig(**{part: replace(getattr(base, part), **updates[part]) for part in _PARTS})

@@ -1,0 +1,268 @@
+"""The live runner: one thread that owns one or two trainers (an A/B pair) and steps them.
+
+Only plain data crosses its boundary: commands go in as ``(name, kwargs)`` with plain
+values, snapshots come out as dicts of plain values and numpy arrays. That keeps the
+trainer free to move into another process later. The thread never touches Streamlit.
+
+A and B share the seed, the data and so the initial weights and the minibatch order;
+they differ only in what ``RunConfig`` sets differently (by default B has p = 0). They
+are stepped in lockstep: one step of A, then one of B.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from core.config import RunConfig, from_flat
+from core.datasets import EXTENT, make_split
+from core.runtime import configure
+from core.trainer import MaskRecorder, Trainer
+
+GRID_SIZE = 60
+"""Decision maps are P(class 1) on a GRID_SIZE x GRID_SIZE grid over [-EXTENT, EXTENT]^2."""
+MAX_DIAGRAM_UNITS = 12
+"""The network diagram draws at most this many units per layer."""
+OS_THREAD_NAME = "dropout-trainer"
+"""The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
+COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "stop")
+
+_GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
+_GRID_POINTS = np.stack(np.meshgrid(_GRID_AXIS, _GRID_AXIS), -1).reshape(-1, 2)
+
+
+class LiveRunner:
+    """Steps an A (and optional B) trainer in a background thread, driven by commands.
+
+    ``epochs_per_second`` paces playing (None = as fast as the CPU allows): a run need not
+    train faster than a person can watch it. States: ``ready`` (nothing trained yet),
+    ``playing``, ``paused``, ``finished`` (max epochs), ``diverged``, ``error``, ``stopped``.
+    """
+
+    def __init__(
+        self,
+        cfg_a: RunConfig,
+        cfg_b: RunConfig | None = None,
+        *,
+        epochs_per_second: float | None = 30.0,
+        publish_interval: float = 0.1,
+    ):
+        if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
+            raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
+        configure()
+        split = make_split(cfg_a.data)
+        self._trainers = [Trainer(cfg_a, split, callbacks=(MaskRecorder(),))]
+        if cfg_b is not None:
+            self._trainers.append(Trainer(cfg_b, split, callbacks=(MaskRecorder(),)))
+        self._epochs_per_second = epochs_per_second
+        self._publish_interval = publish_interval
+        self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._state = "ready"
+        self._message: str | None = None
+        self._version = 0
+        self._grid_step = [-1] * len(self._trainers)
+        self._grids: list[np.ndarray | None] = [None] * len(self._trainers)
+        self._snapshot: dict[str, Any] = {}
+        self._publish()
+        self._thread = threading.Thread(target=self._loop, name="dropout-lab-trainer", daemon=True)
+        self._thread.start()
+
+    # -- the interface: commands in, snapshots out ---------------------------------------------
+    def send(self, command: str, **kwargs: Any) -> None:
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+        self._commands.put((command, kwargs))
+        self._wake.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._changed:
+            return self._snapshot
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """Wait until a published snapshot satisfies ``predicate`` (or ``timeout`` passes); return the latest."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    break
+                self._changed.wait(left)
+            return self._snapshot
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and wait for it; safe to call more than once."""
+        self.send("stop")
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        _name_os_thread(OS_THREAD_NAME)
+        pending_steps = 0
+        paced_since: tuple[float, int] | None = None  # (time, steps) when pacing last restarted
+        last_publish = 0.0
+        while True:
+            playing = self._state == "playing"
+            try:
+                block = not playing and pending_steps == 0
+                command, args = self._commands.get(block=block, timeout=None if block else 0)
+            except queue.Empty:
+                command = None
+            if command is not None:
+                if command == "stop":
+                    self._set_state("stopped")
+                    return
+                pending_steps += self._apply(command, args)
+                paced_since = None
+                continue  # drain every queued command before training
+            try:
+                if playing:
+                    wait = self._pacing_wait(paced_since)
+                    if paced_since is None:
+                        paced_since = (time.monotonic(), self._trainers[0].step_count)
+                    if wait > 0:
+                        self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
+                        self._wake.clear()
+                        continue
+                self._step_all()
+                pending_steps = max(0, pending_steps - 1)
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
+                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
+                pending_steps = 0
+            done = self._check_end()
+            if done:
+                pending_steps = 0
+            now = time.monotonic()
+            if done or pending_steps == 0 and self._state != "playing" or now - last_publish >= self._publish_interval:
+                self._publish()
+                last_publish = now
+
+    def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
+        if self._epochs_per_second is None or paced_since is None:
+            return 0.0
+        t0, steps0 = paced_since
+        lead = self._trainers[0]
+        steps_per_epoch = -(-lead.n_train // lead.cfg.train.batch_size)
+        due = t0 + (lead.step_count - steps0) / (self._epochs_per_second * steps_per_epoch)
+        return due - time.monotonic()
+
+    def _apply(self, command: str, args: dict[str, Any]) -> int:
+        """Apply one command; return the number of single steps it asks for."""
+        if command == "play":
+            if self._state in ("ready", "paused"):
+                self._set_state("playing")
+            return 0
+        if command == "pause":
+            if self._state == "playing":
+                self._set_state("paused")
+            return 0
+        if command == "step":
+            if self._state in ("ready", "paused", "playing"):
+                self._set_state("paused")
+                return 1
+            return 0
+        if command == "set_speed":
+            eps = args.get("epochs_per_second")
+            self._epochs_per_second = None if eps is None else float(eps)
+            return 0
+        targets = self._trainers if args.get("run") is None else [self._trainers[int(args["run"])]]
+        try:
+            for trainer in targets:
+                if command == "set_p":
+                    p_hidden = args.get("p_hidden")
+                    trainer.set_p(args.get("p_input"), None if p_hidden is None else tuple(p_hidden))
+                elif command == "set_lr":
+                    trainer.set_lr(float(args["lr"]))
+                elif command == "set_weight_decay":
+                    trainer.set_weight_decay(float(args["weight_decay"]))
+                elif command == "set_max_epochs":
+                    trainer.set_max_epochs(int(args["max_epochs"]))
+        except (ValueError, IndexError, KeyError) as exc:
+            self._message = f"ignored {command}: {exc}"
+        if command == "set_max_epochs" and self._state == "finished" and not self._trainers[0].finished:
+            self._state, self._message = "paused", None
+        self._publish()
+        return 0
+
+    def _step_all(self) -> None:
+        for trainer in self._trainers:
+            trainer.step()
+
+    def _check_end(self) -> bool:
+        for name, trainer in zip("AB", self._trainers):
+            if trainer.diverged:
+                label = f"Run {name}: " if len(self._trainers) > 1 else ""
+                self._state, self._message = "diverged", label + trainer.diverged
+                return True
+        if self._state == "error":
+            return True
+        if self._trainers[0].finished:
+            epochs = self._trainers[0].cfg.train.max_epochs
+            self._state, self._message = "finished", f"reached max epochs ({epochs})."
+            return True
+        return False
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        if state in ("playing", "paused"):
+            self._message = None
+        self._publish()
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def _publish(self) -> None:
+        runs = [self._run_snapshot(i, t) for i, t in enumerate(self._trainers)]
+        with self._changed:
+            self._version += 1
+            self._snapshot = {
+                "version": self._version,
+                "state": self._state,
+                "message": self._message,
+                "epochs_per_second": self._epochs_per_second,
+                "grid_axis": _GRID_AXIS,
+                "data": {k: getattr(self._trainers[0].split, k) for k in ("X_train", "y_train", "X_val", "y_val")},
+                "runs": runs,
+            }
+            self._changed.notify_all()
+
+    def _run_snapshot(self, index: int, trainer: Trainer) -> dict[str, Any]:
+        if self._grid_step[index] != trainer.step_count and trainer.diverged is None:
+            self._grids[index] = trainer.predict_proba(_GRID_POINTS).reshape(GRID_SIZE, GRID_SIZE)
+            self._grid_step[index] = trainer.step_count
+        masks = next(cb for cb in trainer.callbacks if isinstance(cb, MaskRecorder)).to_plain()
+        return {
+            "config": trainer.cfg.to_flat(),
+            "step": trainer.step_count,
+            "epoch": trainer.epoch_float,
+            "history": {k: list(v) for k, v in trainer.history.series.items()},
+            "events": list(trainer.history.events),
+            "masks": [m[:MAX_DIAGRAM_UNITS] for m in masks],
+            "layer_sizes": [2, *trainer.cfg.model.num_hiddens, 2],
+            "weights": [
+                linear.weight.detach()[:MAX_DIAGRAM_UNITS, :MAX_DIAGRAM_UNITS].cpu().numpy().copy()
+                for linear in trainer.model.linears
+            ],
+            "grid": self._grids[index],
+        }
+
+
+def runner_from_flat(flat_a: dict[str, Any], flat_b: dict[str, Any] | None = None, **kwargs: Any) -> LiveRunner:
+    """Build a runner from plain flat configs (what would cross a process boundary)."""
+    return LiveRunner(from_flat(flat_a), None if flat_b is None else from_flat(flat_b), **kwargs)
+
+
+def _name_os_thread(name: str) -> None:
+    """Name the calling OS thread (Linux), so a trainer can be seen from outside the process."""
+    try:
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
+    except (OSError, AttributeError):
+        pass

@@ -1,0 +1,71 @@
+"""The Playground MLP: 2 inputs -> [input dropout] -> (Linear, activation, dropout) x L -> 2 logits."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.config import ModelConfig
+from core.dropout import Dropout, dropout_modules
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "selu": nn.SELU,
+    "sigmoid": nn.Sigmoid,
+}
+
+NUM_INPUTS = 2
+NUM_CLASSES = 2
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig, num_inputs: int = NUM_INPUTS, num_classes: int = NUM_CLASSES):
+        super().__init__()
+        self.input_dropout = Dropout(cfg.p_input, classic=cfg.classic)
+        layers: list[nn.Module] = []
+        width_in = num_inputs
+        for width, p in zip(cfg.num_hiddens, cfg.p_hidden):
+            layers += [nn.Linear(width_in, width), ACTIVATIONS[cfg.activation](), Dropout(p, classic=cfg.classic)]
+            width_in = width
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(width_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(self.input_dropout(x)))
+
+    @property
+    def dropouts(self) -> list[Dropout]:
+        """Input dropout first, then one per hidden layer."""
+        return dropout_modules(self)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self.modules() if isinstance(m, nn.Linear)]
+
+    def set_p(self, p_input: float, p_hidden: tuple[float, ...]) -> None:
+        if len(p_hidden) != len(self.dropouts) - 1:
+            raise ValueError(f"expected {len(self.dropouts) - 1} hidden drop probabilities, got {len(p_hidden)}")
+        for module, p in zip(self.dropouts, (p_input, *p_hidden)):
+            module.p = p
+
+    def set_generator(self, generator: torch.Generator) -> None:
+        for module in self.dropouts:
+            module.generator = generator
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU. Asking for CUDA without one is an error."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available")
+    return torch.device(preference)
+
+
+def build_mlp(cfg: ModelConfig, seed: int, device: torch.device | str = "cpu") -> MLP:
+    """Build the MLP with weights drawn from ``seed`` on the CPU, then moved: equal seeds give equal weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MLP(cfg)
+    return model.to(device)

@@ -1,0 +1,139 @@
+import pickle
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.live import GRID_SIZE, LiveRunner
+from core.presets import preset
+
+CFG = RunConfig(
+    DataConfig(n_train=40, n_val=40),
+    ModelConfig(num_hiddens=(16, 16), p_hidden=(0.5, 0.5)),
+    TrainConfig(max_epochs=10_000, device="cpu"),
+)
+CFG_B = replace(CFG, model=CFG.model.with_p(p_hidden=(0.0, 0.0)))
+
+
+@pytest.fixture
+def runner():
+    made: list[LiveRunner] = []
+
+    def make(*args, **kwargs) -> LiveRunner:
+        made.append(LiveRunner(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def _step_of(snapshot, run=0) -> int:
+    return snapshot["runs"][run]["step"]
+
+
+def test_play_trains_and_pause_stops(runner):
+    r = runner(CFG, CFG_B, epochs_per_second=None)
+    assert r.snapshot()["state"] == "ready" and _step_of(r.snapshot()) == 0
+    r.send("play")
+    snap = r.wait_for(lambda s: _step_of(s) > 50, timeout=10)
+    assert snap["state"] == "playing" and _step_of(snap) > 50
+    assert _step_of(snap, 1) in (_step_of(snap), _step_of(snap) - 1), "A and B advance in lockstep"
+    r.send("pause")
+    paused = r.wait_for(lambda s: s["state"] == "paused", timeout=5)
+    time.sleep(0.3)
+    assert _step_of(r.snapshot()) == _step_of(paused)
+
+
+def test_step_trains_exactly_one_step_of_each_run(runner):
+    r = runner(CFG, CFG_B)
+    for expected in (1, 2):
+        r.send("step")
+        snap = r.wait_for(lambda s: _step_of(s) >= expected, timeout=5)
+        assert snap["state"] == "paused"
+        assert [run["step"] for run in snap["runs"]] == [expected, expected]
+
+
+def test_set_p_reaches_the_trainer_without_a_reset(runner):
+    r = runner(CFG, CFG_B, epochs_per_second=None)
+    r.send("play")
+    before = r.wait_for(lambda s: _step_of(s) > 20, timeout=10)
+    r.send("set_p", run=0, p_hidden=[0.1, 0.2])
+    snap = r.wait_for(lambda s: s["runs"][0]["config"]["model.p_hidden"] == "0.1,0.2", timeout=5)
+    assert _step_of(snap) >= _step_of(before), "weights kept: the step count continues"
+    assert snap["runs"][0]["events"][-1]["text"] == "p 0.5/0.5 → 0.1/0.2"
+    assert snap["runs"][1]["config"]["model.p_hidden"] == "0.0,0.0", "run B is untouched"
+
+
+def test_pacing_keeps_a_watchable_speed(runner):
+    """At 20 epochs/s, 1.5 s of play gives about 30 epochs (the thread may lag, never run ahead)."""
+    r = runner(CFG, epochs_per_second=20)
+    r.send("play")
+    time.sleep(1.5)
+    epochs = r.snapshot()["runs"][0]["epoch"]
+    assert 10 <= epochs <= 20 * 1.5 + 2
+
+
+def test_a_run_stops_at_max_epochs_and_can_be_extended(runner):
+    cfg = replace(CFG, train=replace(CFG.train, max_epochs=3))
+    r = runner(cfg, epochs_per_second=None)
+    r.send("play")
+    snap = r.wait_for(lambda s: s["state"] == "finished", timeout=10)
+    assert snap["runs"][0]["epoch"] == 3 and "max epochs (3)" in snap["message"]
+    r.send("set_max_epochs", max_epochs=5)
+    r.send("play")
+    snap = r.wait_for(lambda s: s["state"] == "finished" and s["runs"][0]["epoch"] == 5, timeout=10)
+    assert len(snap["runs"][0]["history"]["epoch"]) == 5
+
+
+def test_a_diverging_run_pauses_itself_with_a_message(runner):
+    r = runner(preset("diverging"), epochs_per_second=None)
+    r.send("play")
+    snap = r.wait_for(lambda s: s["state"] == "diverged", timeout=10)
+    assert "diverged" in snap["message"] and "learning rate" in snap["message"]
+    assert r.alive, "the thread waits for the next command instead of dying"
+    grid = snap["runs"][0]["grid"]
+    assert grid is None or np.isfinite(grid).all(), "no garbage map is published"
+
+
+def test_snapshots_are_plain_data(runner):
+    r = runner(CFG, CFG_B)
+    r.send("step")
+    snap = r.wait_for(lambda s: _step_of(s) >= 1, timeout=5)
+    pickle.dumps(snap)  # could cross a process boundary
+
+    def check(value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                assert isinstance(k, str)
+                check(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                check(v)
+        else:
+            assert value is None or isinstance(value, (str, int, float, bool, np.ndarray, np.generic)), type(value)
+
+    check(snap)
+    run = snap["runs"][0]
+    assert run["grid"].shape == (GRID_SIZE, GRID_SIZE)
+    assert [len(m) for m in run["masks"]] == [2, 12, 12]
+    assert run["layer_sizes"] == [2, 16, 16, 2]
+
+
+def test_close_stops_the_thread_and_bad_input_is_refused(runner):
+    r = runner(CFG)
+    with pytest.raises(ValueError, match="unknown command"):
+        r.send("explode")
+    r.close()
+    assert not r.alive and r.snapshot()["state"] == "stopped"
+    with pytest.raises(ValueError, match="same weights"):
+        runner(CFG, replace(CFG, model=replace(CFG.model, num_hiddens=(8, 8))))
+
+
+def test_an_invalid_value_is_reported_not_fatal(runner):
+    r = runner(CFG)
+    r.send("set_p", run=0, p_hidden=[1.5, 0.5])
+    snap = r.wait_for(lambda s: s["message"] is not None, timeout=5)
+    assert "ignored set_p" in snap["message"] and r.alive
