@@ -1,0 +1,215 @@
+"""The Playground's live driver: keeps this session's runner in step with the controls, and draws it."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core import viz
+from core.config import RunConfig, to_flat
+from core.live import LiveRunner
+from core.ui.controls import NS, Settings
+from core.ui.session import session_lease
+
+RUNNER = NS + "runner"
+CONFIGS = NS + "configs"
+REASON = NS + "reset_reason"
+TICK_SECONDS = 0.35
+FIRST_POINT_WAIT = 0.25  # after a live change, wait this long for a step trained with it
+
+# Changing any of these needs new weights or new data, so it starts a new run.
+STRUCTURAL = {
+    "data.dataset": "dataset", "data.noise": "noise", "data.n_train": "training points",
+    "data.n_val": "validation points", "data.seed": "seed", "model.num_hiddens": "hidden layers",
+    "model.activation": "activation", "model.classic": "dropout form", "train.optimizer": "optimizer",
+    "train.batch_size": "batch size", "train.max_norm": "max-norm", "train.device": "device",
+}
+
+
+def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig, RunConfig | None]) -> str | None:
+    old_flat, new_flat = to_flat(old[0]), to_flat(new[0])
+    changes = [
+        f"{label} {old_flat[key]} → {new_flat[key]}"
+        for key, label in STRUCTURAL.items()
+        if old_flat[key] != new_flat[key]
+    ]
+    if (old[1] is None) != (new[1] is None):
+        changes.append("run B " + ("added" if new[1] is not None else "removed"))
+    return ", ".join(changes) or None
+
+
+def _new_runner(settings: Settings, *, play: bool) -> LiveRunner:
+    runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second)
+    session_lease().hold(RUNNER, runner)
+    if play:
+        runner.send("play")
+        runner.wait_for(lambda s: s["state"] != "ready", 0.5)
+    return runner
+
+
+def _send_live_changes(runner: LiveRunner, old: RunConfig, new: RunConfig, run: int) -> bool:
+    sent = False
+    if (old.model.p_input, old.model.p_hidden) != (new.model.p_input, new.model.p_hidden):
+        runner.send("set_p", run=run, p_input=new.model.p_input, p_hidden=list(new.model.p_hidden))
+        sent = True
+    for name in ("lr", "weight_decay", "max_epochs"):
+        if getattr(old.train, name) != getattr(new.train, name):
+            runner.send(f"set_{name}", run=run, **{name: getattr(new.train, name)})
+            sent = True
+    return sent
+
+
+def sync_runner(settings: Settings) -> LiveRunner:
+    """Return this session's runner, started, reset or updated to match ``settings``.
+
+    The first visit starts playing at once. A structural change (data, architecture,
+    optimizer...) starts a new run and records why; p, lr, weight decay and max epochs
+    go to the running trainers and apply from their next step.
+    """
+    ss = st.session_state
+    runner: LiveRunner | None = ss.get(RUNNER)
+    new_configs = (settings.a, settings.b)
+    if runner is None or not runner.alive:
+        after_reset = ss.pop(NS + "after_reset", False)
+        disconnected = runner is not None  # it existed, but the session lease stopped its thread
+        runner = ss[RUNNER] = _new_runner(settings, play=not (after_reset or disconnected))
+        ss[REASON] = "The previous run stopped when the tab disconnected; this is a new one." if disconnected else None
+    else:
+        reason = _reset_reason(ss[CONFIGS], new_configs)
+        if reason:
+            was_playing = runner.snapshot()["state"] == "playing"
+            runner.close(timeout=0)
+            runner = ss[RUNNER] = _new_runner(settings, play=was_playing)
+            ss[REASON] = f"New run: {reason}."
+        else:
+            old_a, old_b = ss[CONFIGS]
+            before = runner.snapshot()
+            sent = _send_live_changes(runner, old_a, settings.a, 0)
+            if settings.b is not None and old_b is not None:
+                sent |= _send_live_changes(runner, old_b, settings.b, 1)
+            if before["epochs_per_second"] != settings.epochs_per_second:
+                runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
+            if sent and before["state"] == "playing":
+                step = before["runs"][0]["step"]
+                runner.wait_for(lambda s: s["runs"][0]["step"] > step + 1, FIRST_POINT_WAIT)
+    ss[CONFIGS] = new_configs
+    return runner
+
+
+def reset_run() -> None:
+    """Button callback: forget the run; the next script run builds a fresh one, paused at epoch 0."""
+    runner = st.session_state.pop(RUNNER, None)
+    if runner is not None:
+        runner.close(timeout=0)
+    st.session_state[NS + "after_reset"] = True
+
+
+def command(name: str) -> None:
+    """Button callback: send a command and wait briefly so the rerun already shows its effect."""
+    runner: LiveRunner | None = st.session_state.get(RUNNER)
+    if runner is None:
+        return
+    version = runner.snapshot()["version"]
+    runner.send(name)
+    runner.wait_for(lambda s: s["version"] > version, 0.3)
+
+
+def run_label(flat: dict[str, Any], name: str) -> str:
+    ps = flat["model.p_hidden"].split(",")
+    label = f"{name}: p={ps[0]}" if len(set(ps)) == 1 else f"{name}: p={'/'.join(ps)}"
+    if float(flat["model.p_input"]) > 0:
+        label += f", input p={flat['model.p_input']}"
+    if float(flat["train.weight_decay"]) > 0:
+        label += f", L2={flat['train.weight_decay']:g}"
+    return label
+
+
+STATE_TEXT = {
+    "ready": "Ready: press Play.",
+    "playing": "Training…",
+    "paused": "Paused.",
+    "finished": "Finished",
+    "diverged": "Diverged",
+    "error": "Stopped by an error",
+    "stopped": "Stopped.",
+}
+
+
+def draw(snapshot: dict[str, Any]) -> None:
+    """Everything that changes while training: status, gap, maps, diagrams, curves."""
+    runs = snapshot["runs"]
+    labels = [run_label(r["config"], name) for r, name in zip(runs, "AB")]
+    lead = runs[0]
+    max_epochs = int(lead["config"]["train.max_epochs"])
+    state = snapshot["state"]
+    status = STATE_TEXT[state] + (f": {snapshot['message']}" if snapshot["message"] else "")
+    st.progress(min(1.0, lead["epoch"] / max_epochs), text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status}")
+    if state == "diverged":
+        st.warning(f"⚠️ {snapshot['message']} Press **Reset** to start again.")
+    elif state == "error":
+        st.error(f"{snapshot['message']} Press **Reset** to start again.")
+
+    cols = st.columns(len(runs))
+    for col, run, label in zip(cols, runs, labels):
+        _gap_metrics(col, run, label)
+    cols = st.columns(len(runs))
+    for i, (col, run, label) in enumerate(zip(cols, runs, labels)):
+        with col:
+            fig = viz.decision_map(run["grid"], snapshot["grid_axis"], snapshot["data"], f"Decision map, {label}")
+            st.plotly_chart(fig, key=f"{NS}map_{i}", config={"displayModeBar": False})
+            fig = viz.network_diagram(run, f"Network, {label}: grey = dropped at this step")
+            st.plotly_chart(fig, key=f"{NS}net_{i}", config={"displayModeBar": False})
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(viz.curves(runs, labels, "loss"), key=NS + "loss", config={"displayModeBar": False})
+    with right:
+        st.plotly_chart(viz.curves(runs, labels, "acc"), key=NS + "acc", config={"displayModeBar": False})
+
+
+def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
+    h = run["history"]
+    with col:
+        st.markdown(f"**{label}**")
+        c1, c2, c3 = st.columns(3)
+        if not h["epoch"]:
+            c1.metric("Val accuracy", "–")
+            c2.metric("Loss gap", "–")
+            c3.metric("Accuracy gap", "–")
+            return
+        c1.metric("Val accuracy", f"{h['val_acc'][-1]:.1%}", help="Accuracy on the validation points, dropout off.")
+        c2.metric("Loss gap", f"{h['val_loss'][-1] - h['train_loss'][-1]:+.3f}",
+                  help="Validation loss − training loss, both measured with dropout off. Grows as a model overfits.")
+        c3.metric("Accuracy gap", f"{h['train_acc'][-1] - h['val_acc'][-1]:+.1%}",
+                  help="Training accuracy − validation accuracy, both with dropout off.")
+
+
+def live_view(runner: LiveRunner) -> None:
+    """Redraw from the runner's snapshot every TICK_SECONDS while it plays; once when it does not."""
+    playing = runner.snapshot()["state"] == "playing"
+
+    @st.fragment(run_every=TICK_SECONDS if playing else None)
+    def _view() -> None:
+        snapshot = runner.snapshot()
+        draw(snapshot)
+        if playing and snapshot["state"] != "playing":
+            st.rerun()  # the run ended on its own: redraw the whole page once, and stop ticking
+
+    _view()
+
+
+def buttons(runner: LiveRunner) -> None:
+    """Play/pause, single step and reset, plus why the current run started (if it was reset)."""
+    state = runner.snapshot()["state"]
+    playing = state == "playing"
+    ended = state in ("finished", "diverged", "error")
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
+    c1.button("⏸ Pause" if playing else "▶ Play", key=NS + "play", on_click=command,
+              args=("pause" if playing else "play",), disabled=ended, use_container_width=True,
+              help="Start or pause training. Controls can be changed while it runs.")
+    c2.button("⏭ Step", key=NS + "step", on_click=command, args=("step",), disabled=ended,
+              use_container_width=True, help="Pause, then train exactly one minibatch step.")
+    c3.button("↺ Reset", key=NS + "reset", on_click=reset_run, use_container_width=True,
+              help="Back to epoch 0: the same seed gives the same data and initial weights.")
+    reason = st.session_state.get(REASON)
+    if reason:
+        c4.info(reason, icon="🔄")

@@ -1,0 +1,21 @@
+"""Playground: a small MLP trains live with dropout, next to the same network without it."""
+import streamlit as st
+
+from core.lessons import load_lesson
+from core.presets import PRESETS, preset
+from core.ui import controls, playground
+from core.ui.lesson import show_sections
+
+lesson = load_lesson("02_playground")
+st.title(f"{lesson.icon} {lesson.title}")
+st.caption(lesson.summary)
+with st.expander("Intuition", expanded=False):
+    show_sections(lesson, ["Intuition"], headers=False)
+
+controls.preset_picker(tuple(PRESETS), preset)
+settings = controls.sidebar_controls()
+runner = playground.sync_runner(settings)
+playground.buttons(runner)
+playground.live_view(runner)
+
+show_sections(lesson, ["What to try", "What to notice", "Exercises"])

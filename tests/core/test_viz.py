@@ -1,0 +1,53 @@
+import numpy as np
+
+from core import viz
+from core.config import RunConfig
+from core.live import LiveRunner
+
+
+def _snapshot():
+    r = LiveRunner(RunConfig(), RunConfig().__class__(model=RunConfig().model.with_p(p_hidden=(0.0, 0.0))))
+    try:
+        r.send("step")
+        return r.wait_for(lambda s: s["runs"][0]["step"] >= 1, timeout=5)
+    finally:
+        r.close()
+
+
+def test_decimate_keeps_the_ends_and_the_budget():
+    xs = list(range(10_000))
+    out_x, out_y = viz.decimate(xs, [2 * x for x in xs], max_points=100)
+    assert len(out_x) <= 100 and out_x[0] == 0 and out_x[-1] == 9_999
+    assert out_y == [2 * x for x in out_x]
+    assert viz.decimate([1, 2], [3, 4]) == ([1, 2], [3, 4])
+
+
+def test_figures_from_a_snapshot():
+    snap = _snapshot()
+    run = snap["runs"][0]
+    fig = viz.decision_map(run["grid"], snap["grid_axis"], snap["data"], "map")
+    assert fig.data[0].type == "heatmap" and np.asarray(fig.data[0].z).shape == run["grid"].shape
+    n_points = sum(len(t.x) for t in fig.data[1:])
+    assert n_points == len(snap["data"]["X_train"]) + len(snap["data"]["X_val"])
+
+    curves = viz.curves(snap["runs"], ["A", "B"], "loss")
+    assert [t.name for t in curves.data] == ["A train", "A val", "B train", "B val"]
+
+
+def test_network_diagram_greys_exactly_the_dropped_units():
+    snap = _snapshot()
+    run = snap["runs"][0]
+    fig = viz.network_diagram(run, "net")
+    dropped = next(t for t in fig.data if t.name == "dropped this step")
+    kept = next(t for t in fig.data if t.name == "kept")
+    n_dropped = sum(not k for mask in run["masks"] for k in mask)
+    n_units = sum(min(s, 12) for s in run["layer_sizes"])
+    assert len(dropped.x) == n_dropped and len(kept.x) == n_units - n_dropped
+
+
+def test_p_change_events_are_drawn_on_the_curves():
+    run = {"history": {"epoch": [1.0, 2.0], "train_loss": [1, 0.5], "val_loss": [1, 0.7]},
+           "events": [{"epoch": 1.5, "text": "p 0.5 → 0.2"}]}
+    fig = viz.curves([run], ["A"], "loss")
+    assert any("p 0.5 → 0.2" in a.text for a in fig.layout.annotations)
+    assert any(s.x0 == 1.5 for s in fig.layout.shapes)

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.ui.controls import NS
+from core.ui.playground import RUNNER
+
+APP = "../../app.py"
+PLAYGROUND = "pages/02_playground.py"
+
+
+@pytest.fixture
+def open_page():
+    """Open the app (optionally on a page, with a preset); stop every runner it started afterwards."""
+    apps: list[AppTest] = []
+
+    def _open(page: str | None = None, preset: str | None = None, **state) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        if preset:
+            at.session_state[NS + "preset"] = preset
+        for key, value in state.items():
+            at.session_state[NS + key] = value
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        apps.append(at)
+        return at
+
+    yield _open
+    for at in apps:
+        runner = at.session_state[RUNNER] if RUNNER in at.session_state else None
+        if runner is not None:
+            runner.close()
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def chart_titled(at: AppTest, title: str) -> dict:
+    return next(c for c in charts(at) if c["layout"].get("title", {}).get("text", "").startswith(title))
