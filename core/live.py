@@ -24,10 +24,14 @@ from core.trainer import MaskRecorder, Trainer
 
 GRID_SIZE = 60
 """Decision maps are P(class 1) on a GRID_SIZE x GRID_SIZE grid over [-EXTENT, EXTENT]^2."""
+MAX_HISTORY_POINTS = 1000
+"""Snapshots carry at most about this many points per curve (evenly spaced, always the last)."""
 MAX_DIAGRAM_UNITS = 12
 """The network diagram draws at most this many units per layer."""
 OS_THREAD_NAME = "dropout-trainer"
 """The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
+MAX_CATCH_UP = 0.2
+"""Seconds a paced run may fall behind its schedule before the schedule restarts."""
 COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "stop")
 
 _GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
@@ -126,7 +130,9 @@ class LiveRunner:
             try:
                 if playing:
                     wait = self._pacing_wait(paced_since)
-                    if paced_since is None:
+                    if paced_since is None or wait < -MAX_CATCH_UP:
+                        # (Re)start the schedule: after falling behind (a busy CPU), carry on at the
+                        # set pace instead of bursting to catch up.
                         paced_since = (time.monotonic(), self._trainers[0].step_count)
                     if wait > 0:
                         self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
@@ -241,7 +247,7 @@ class LiveRunner:
             "config": trainer.cfg.to_flat(),
             "step": trainer.step_count,
             "epoch": trainer.epoch_float,
-            "history": {k: list(v) for k, v in trainer.history.series.items()},
+            "history": {k: _thin(v) for k, v in trainer.history.series.items()},
             "events": list(trainer.history.events),
             "masks": [m[:MAX_DIAGRAM_UNITS] for m in masks],
             "layer_sizes": [2, *trainer.cfg.model.num_hiddens, 2],
@@ -251,6 +257,17 @@ class LiveRunner:
             ],
             "grid": self._grids[index],
         }
+
+
+def _thin(series: list[float]) -> list[float]:
+    """Every k-th point plus the last, so a long run's snapshot stays small and cheap to copy."""
+    stride = -(-len(series) // MAX_HISTORY_POINTS)
+    if stride <= 1:
+        return list(series)
+    thinned = series[::stride]
+    if (len(series) - 1) % stride:
+        thinned.append(series[-1])
+    return thinned
 
 
 def runner_from_flat(flat_a: dict[str, Any], flat_b: dict[str, Any] | None = None, **kwargs: Any) -> LiveRunner:

@@ -46,8 +46,8 @@ def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
             st.session_state[NS + name] = value
 
 
-def _p_slider(label: str, key: str, help_text: str) -> float:
-    return st.slider(label, 0.0, P_MAX, step=P_STEP, key=NS + key, help=help_text)
+def _p_slider(label: str, key: str, help_text: str, *, disabled: bool = False) -> float:
+    return st.slider(label, 0.0, P_MAX, step=P_STEP, key=NS + key, help=help_text, disabled=disabled)
 
 
 def sidebar_controls() -> Settings:
@@ -103,10 +103,13 @@ def sidebar_controls() -> Settings:
                             help="B starts from the same seed, data and initial weights as A and sees the same "
                                  "batches, in lockstep; only the settings below differ.")
         b_p_hidden = _p_slider("B: dropout p (every hidden layer)", "b_p_hidden",
-                               "B's drop probability. The default 0 is 'the same network without dropout'.")
-        b_p_input = _p_slider("B: input dropout p", "b_p_input", "B's drop probability on the inputs.")
+                               "B's drop probability. The default 0 is 'the same network without dropout'.",
+                               disabled=not compare)
+        b_p_input = _p_slider("B: input dropout p", "b_p_input", "B's drop probability on the inputs.",
+                              disabled=not compare)
         b_weight_decay = st.select_slider("B: weight decay (L2)", WD_OPTIONS, key=NS + "b_weight_decay",
-                                          help="Compare dropout in A with L2 in B, for example.")
+                                          help="Compare dropout in A with L2 in B, for example.",
+                                          disabled=not compare)
 
     a = RunConfig(
         data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed)),

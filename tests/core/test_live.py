@@ -137,3 +137,12 @@ def test_an_invalid_value_is_reported_not_fatal(runner):
     r.send("set_p", run=0, p_hidden=[1.5, 0.5])
     snap = r.wait_for(lambda s: s["message"] is not None, timeout=5)
     assert "ignored set_p" in snap["message"] and r.alive
+
+
+def test_long_histories_are_thinned_in_snapshots_but_keep_the_last_point():
+    from core.live import MAX_HISTORY_POINTS, _thin  # noqa: PLC0415
+
+    series = [float(i) for i in range(10 * MAX_HISTORY_POINTS + 3)]
+    thinned = _thin(series)
+    assert len(thinned) <= MAX_HISTORY_POINTS + 1 and thinned[0] == 0.0 and thinned[-1] == series[-1]
+    assert _thin(series[:10]) == series[:10]
