@@ -102,7 +102,8 @@ def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *
             shapes.append({"type": "line", "x0": event["epoch"], "x1": event["epoch"], "y0": 0, "y1": 1,
                            "xref": "x", "yref": "paper", "line": {"color": color, "dash": "dot", "width": 1}})
             notes.append({"x": event["epoch"], "y": 1, "xref": "x", "yref": "paper", "showarrow": False,
-                          "text": f"{label}: {event['text']}", "textangle": -90, "xanchor": "right",
+                          "text": event["text"], "textangle": -90, "xanchor": "right",
+                          "hovertext": f"{label}: {event['text']} (epoch {event['epoch']:.1f})",
                           "yanchor": "top", "font": {"size": 10, "color": color}})
     return go.Figure(data=traces, layout=_layout(
         axis_title.capitalize(), height, f"curves-{metric}", shapes=shapes, annotations=notes,

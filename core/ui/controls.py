@@ -127,14 +127,34 @@ def sidebar_controls() -> Settings:
 def preset_picker(names: tuple[str, ...], load) -> None:
     """A preset selector at the top of the sidebar; choosing one loads it into every control.
 
-    ``load(name)`` returns the preset's RunConfig. The first run seeds the controls from the
-    selected preset (a test or a lesson link may set ``playground.preset`` beforehand).
+    ``load(name)`` returns the preset's RunConfig. The first run of a session takes the preset
+    from the link (``?preset=NAME``) if there is one, or from ``playground.preset`` if a test
+    or a lesson set it; a name that does not exist is reported and the default is used.
     """
     key = NS + "preset"
-    if key not in st.session_state or st.session_state[key] not in names:
+    if key not in st.session_state:
+        wanted = st.query_params.get("preset", names[0])
+        if wanted not in names:
+            st.session_state[NS + "link_problem"] = (
+                f"This link asks for a preset called {wanted!r}, which does not exist, so the default "
+                f"is shown. Presets: {', '.join(names)}."
+            )
+            wanted = names[0]
+        st.session_state[key] = wanted
+    elif st.session_state[key] not in names:
         st.session_state[key] = names[0]
     seed_widgets(load(st.session_state[key]))
+
+    def _chosen() -> None:
+        name = st.session_state[key]
+        seed_widgets(load(name), force=True)
+        st.query_params["preset"] = name  # the address bar now reproduces this start
+
     st.sidebar.selectbox(
-        "Preset", names, key=key, on_change=lambda: seed_widgets(load(st.session_state[key]), force=True),
-        help="A ready-made experiment. Choosing one sets every control below (and starts a new run).",
+        "Preset", names, key=key, on_change=_chosen,
+        help="A ready-made experiment. Choosing one sets every control below (and starts a new run). "
+             "The address bar then links to it.",
     )
+    problem = st.session_state.pop(NS + "link_problem", None)
+    if problem:
+        st.warning(problem, icon="🔗")
