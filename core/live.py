@@ -194,7 +194,7 @@ class LiveRunner:
         except (ValueError, IndexError, KeyError) as exc:
             self._message = f"ignored {command}: {exc}"
         if command == "set_max_epochs" and self._state == "finished" and not self._trainers[0].finished:
-            self._state, self._message = "paused", None
+            self._state, self._message = "playing", None  # more epochs after the end: carry on
         self._publish()
         return 0
 

@@ -2,6 +2,9 @@
 import streamlit as st
 
 from core.lessons import all_lessons, load_lesson
+from core.ui.router import ensure_routed
+
+ensure_routed()
 
 home = load_lesson("home")
 st.title(f"{home.icon} {home.title}")

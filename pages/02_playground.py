@@ -5,6 +5,9 @@ from core.lessons import load_lesson
 from core.presets import PRESETS, preset
 from core.ui import controls, playground
 from core.ui.lesson import show_sections
+from core.ui.router import ensure_routed
+
+ensure_routed()
 
 lesson = load_lesson("02_playground")
 st.title(f"{lesson.icon} {lesson.title}")

@@ -15,7 +15,7 @@ RUNNER = NS + "runner"
 CONFIGS = NS + "configs"
 REASON = NS + "reset_reason"
 TICK_SECONDS = 0.35
-FIRST_POINT_WAIT = 0.25  # after a live change, wait this long for a step trained with it
+FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step trained with it
 
 # Changing any of these needs new weights or new data, so it starts a new run.
 STRUCTURAL = {
@@ -89,11 +89,23 @@ def sync_runner(settings: Settings) -> LiveRunner:
                 sent |= _send_live_changes(runner, old_b, settings.b, 1)
             if before["epochs_per_second"] != settings.epochs_per_second:
                 runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
-            if sent and before["state"] == "playing":
-                step = before["runs"][0]["step"]
-                runner.wait_for(lambda s: s["runs"][0]["step"] > step + 1, FIRST_POINT_WAIT)
+            if sent:
+                # Draw only once the trainers hold the new values (and, while playing, have
+                # trained a step with them): otherwise this run would show the old settings.
+                wanted = [to_flat(cfg) for cfg in new_configs if cfg is not None]
+                step = before["runs"][0]["step"] + (2 if before["state"] == "playing" else 0)
+                runner.wait_for(lambda s: _holds(s, wanted) and s["runs"][0]["step"] >= step, FIRST_POINT_WAIT)
     ss[CONFIGS] = new_configs
     return runner
+
+
+LIVE_KEYS = ("model.p_input", "model.p_hidden", "train.lr", "train.weight_decay", "train.max_epochs")
+
+
+def _holds(snapshot: dict[str, Any], wanted: list[dict[str, Any]]) -> bool:
+    return all(
+        run["config"][key] == flat[key] for run, flat in zip(snapshot["runs"], wanted) for key in LIVE_KEYS
+    )
 
 
 def reset_run() -> None:

@@ -82,8 +82,7 @@ def test_a_run_stops_at_max_epochs_and_can_be_extended(runner):
     r.send("play")
     snap = r.wait_for(lambda s: s["state"] == "finished", timeout=10)
     assert snap["runs"][0]["epoch"] == 3 and "max epochs (3)" in snap["message"]
-    r.send("set_max_epochs", max_epochs=5)
-    r.send("play")
+    r.send("set_max_epochs", max_epochs=5)  # raising the limit after the end carries on
     snap = r.wait_for(lambda s: s["state"] == "finished" and s["runs"][0]["epoch"] == 5, timeout=10)
     assert len(snap["runs"][0]["history"]["epoch"]) == 5
 

@@ -15,8 +15,9 @@ def open_page():
     """Open the app (optionally on a page, with a preset); stop every runner it started afterwards."""
     apps: list[AppTest] = []
 
-    def _open(page: str | None = None, preset: str | None = None, **state) -> AppTest:
+    def _open(page: str | None = None, preset: str | None = None, query: dict | None = None, **state) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params.update(query or {})
         if preset:
             at.session_state[NS + "preset"] = preset
         for key, value in state.items():

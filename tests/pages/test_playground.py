@@ -102,28 +102,14 @@ def test_choosing_a_preset_loads_it_into_the_controls(open_page):
     assert _runner(at).snapshot()["runs"][0]["config"]["model.num_hiddens"] == "64,64,64"
 
 
-def test_a_link_can_choose_the_preset():
-    from streamlit.testing.v1 import AppTest  # noqa: PLC0415
-
-    at = AppTest.from_file("../../" + PLAYGROUND, default_timeout=60)
-    at.query_params["preset"] = "spirals"
-    at.run()
-    try:
-        assert not at.exception
-        assert at.session_state[NS + "dataset"] == "spirals"
-    finally:
-        at.session_state[RUNNER].close()
+def test_a_link_can_choose_the_preset(open_page):
+    at = open_page(PLAYGROUND, query={"preset": "spirals"})
+    assert not at.exception
+    assert at.session_state[NS + "dataset"] == "spirals"
 
 
-def test_a_bad_preset_in_the_link_is_reported_and_the_default_shown():
-    from streamlit.testing.v1 import AppTest  # noqa: PLC0415
-
-    at = AppTest.from_file("../../" + PLAYGROUND, default_timeout=60)
-    at.query_params["preset"] = "no-such-thing"
-    at.run()
-    try:
-        assert not at.exception
-        assert any("no-such-thing" in w.value for w in at.warning)
-        assert at.session_state[NS + "preset"] == "default"
-    finally:
-        at.session_state[RUNNER].close()
+def test_a_bad_preset_in_the_link_is_reported_and_the_default_shown(open_page):
+    at = open_page(PLAYGROUND, query={"preset": "no-such-thing"})
+    assert not at.exception
+    assert any("no-such-thing" in w.value for w in at.warning)
+    assert at.session_state[NS + "preset"] == "default"

@@ -1,0 +1,43 @@
+"""The app frame: page config and navigation built from the lessons' front matter.
+
+Streamlit treats an app with a ``pages/`` folder as an old-style multipage app until
+``st.navigation`` has run once in the server. Until then a first request for a deep link
+(``/playground?preset=...``, what a teacher hands out) would run the page script on its
+own, without this frame. Each page therefore starts with ``ensure_routed()``, which runs
+the router instead when the page was started without it.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from core.lessons import all_lessons
+
+_run = threading.local()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_router() -> None:
+    st.set_page_config(page_title="Dropout Lab", page_icon="🎲", layout="wide")
+    home = st.Page(str(ROOT / "pages/00_home.py"), title="Home", icon="🏠", default=True, url_path="home")
+    lesson_pages = [
+        st.Page(str(ROOT / lesson.page), title=f"{lesson.order}. {lesson.title}", icon=lesson.icon,
+                url_path=lesson.id.split("_", 1)[1])
+        for lesson in all_lessons()
+    ]
+    page = st.navigation({"Dropout Lab": [home], "Lessons and labs": lesson_pages})
+    _run.active = True
+    try:
+        page.run()
+    finally:
+        _run.active = False
+
+
+def ensure_routed() -> None:
+    """Call first in every page: if the router is not running this page, run the router and stop."""
+    if getattr(_run, "active", False):
+        return
+    run_router()
+    st.stop()
