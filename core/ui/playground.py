@@ -39,7 +39,11 @@ def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig,
 
 
 def _new_runner(settings: Settings, *, play: bool) -> LiveRunner:
-    runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second)
+    try:
+        runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second)
+    except (ValueError, RuntimeError) as exc:  # e.g. a device that is not there
+        st.error(f"Could not start training: {exc}")
+        st.stop()
     session_lease().hold(RUNNER, runner)
     if play:
         runner.send("play")
