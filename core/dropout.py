@@ -20,7 +20,8 @@ class Dropout(nn.Module):
     """Drop each element with probability ``p``; remember the last keep-mask.
 
     ``p`` may be changed at any time (the next forward pass uses it). ``last_mask`` is
-    the boolean keep-mask of the last stochastic forward pass (True = kept), or None.
+    the boolean keep-mask of the last stochastic forward pass (True = kept), or None when
+    that pass dropped nothing (p = 0) or none has run.
     ``generator`` (optional) makes the masks reproducible independently of the global RNG.
     """
 
@@ -48,7 +49,7 @@ class Dropout(nn.Module):
         if not (self.training or self.mc):
             return x * (1.0 - p) if self.classic and p > 0 else x
         if p == 0.0:
-            self.last_mask = torch.ones(x.shape, dtype=torch.bool, device=x.device)
+            self.last_mask = None  # nothing dropped; no mask drawn
             return x
         mask = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype) >= p
         self.last_mask = mask

@@ -30,6 +30,9 @@ class MLP(nn.Module):
             width_in = width
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(width_in, num_classes)
+        # Found once: the trainer reads them at every step, and a module walk costs microseconds.
+        self._dropouts = dropout_modules(self)
+        self._linears = [m for m in self.modules() if isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.hidden(self.input_dropout(x)))
@@ -37,11 +40,11 @@ class MLP(nn.Module):
     @property
     def dropouts(self) -> list[Dropout]:
         """Input dropout first, then one per hidden layer."""
-        return dropout_modules(self)
+        return self._dropouts
 
     @property
     def linears(self) -> list[nn.Linear]:
-        return [m for m in self.modules() if isinstance(m, nn.Linear)]
+        return self._linears
 
     def set_p(self, p_input: float, p_hidden: tuple[float, ...]) -> None:
         if len(p_hidden) != len(self.dropouts) - 1:

@@ -64,7 +64,7 @@ class HistoryRecorder:
         self._batch_losses.append(loss)
 
     def on_epoch(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        batch_loss = float(np.mean(self._batch_losses)) if self._batch_losses else math.nan
+        batch_loss = sum(self._batch_losses) / len(self._batch_losses) if self._batch_losses else math.nan
         self._batch_losses.clear()
         for key in self.KEYS:
             self.series[key].append(batch_loss if key == "batch_loss" else metrics[key])
@@ -87,20 +87,26 @@ class MaskRecorder:
         pass
 
     def to_plain(self) -> list[list[bool]]:
-        """Input layer first, then each hidden layer; True = unit kept."""
-        return [[] if m is None else m[0].cpu().numpy().astype(bool).tolist() for m in self._masks]
+        """Input layer first, then each hidden layer; True = unit kept ([] = nothing dropped)."""
+        return [[] if m is None else m[0].cpu().tolist() for m in self._masks]
 
 
 class Trainer:
     """Trains one MLP on one split. Equal configs give equal runs on the same device."""
 
-    def __init__(self, cfg: RunConfig, split: Split | None = None, callbacks: tuple[Any, ...] = ()):
+    def __init__(
+        self, cfg: RunConfig, split: Split | None = None, callbacks: tuple[Any, ...] = (), *, evaluate: bool = True
+    ):
+        """``evaluate=False`` skips the end-of-epoch evaluation (and so the history): for sweeps
+        that only need final numbers, and for timing bare training steps."""
         self.cfg = cfg
+        self._evaluate_each_epoch = evaluate
         self.device = pick_device(cfg.train.device)
         self.split = split if split is not None else make_split(cfg.data)
         as_tensor = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
         self.X, self.y = as_tensor(self.split.X_train), as_tensor(self.split.y_train)
         self.X_val, self.y_val = as_tensor(self.split.X_val), as_tensor(self.split.y_val)
+        self._X_all = torch.cat([self.X, self.X_val])  # one forward pass evaluates both sets
         self.model: MLP = build_mlp(cfg.model, seed=cfg.data.seed, device=self.device)
         self.mask_generator = torch.Generator(device=self.device).manual_seed(cfg.data.seed + 1)
         self.model.set_generator(self.mask_generator)
@@ -158,9 +164,10 @@ class Trainer:
         if self._pos >= n:
             self._pos = 0
             self.epoch += 1
-            metrics = self.evaluate()
-            for cb in self.callbacks:
-                cb.on_epoch(self, metrics)
+            if self._evaluate_each_epoch:
+                metrics = self.evaluate()
+                for cb in self.callbacks:
+                    cb.on_epoch(self, metrics)
         if not math.isfinite(loss_value) or loss_value > DIVERGENCE_LOSS:
             self.diverged = (
                 f"the training loss became {loss_value:.3g} at step {self.step_count}: the run diverged. "
@@ -175,17 +182,19 @@ class Trainer:
         for linear in self.model.linears:
             linear.weight.copy_(torch.renorm(linear.weight, 2, 0, c))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(self) -> dict[str, float]:
         """Loss and accuracy on the whole training and validation sets, with dropout off."""
         eval_mode(self.model)
-        out: dict[str, float] = {"epoch": float(self.epoch), "step": float(self.step_count)}
-        for name, X, y in (("train", self.X, self.y), ("val", self.X_val, self.y_val)):
-            logits = self.model(X)
-            out[f"{name}_loss"] = float(F.cross_entropy(logits, y))
-            out[f"{name}_acc"] = float((logits.argmax(1) == y).float().mean())
+        logits = self.model(self._X_all)
         train_mode(self.model)
-        return out
+        n = self.n_train
+        numbers = torch.stack([
+            F.cross_entropy(logits[:n], self.y), F.cross_entropy(logits[n:], self.y_val),
+            (logits[:n].argmax(1) == self.y).float().mean(), (logits[n:].argmax(1) == self.y_val).float().mean(),
+        ]).tolist()  # one device-to-host copy
+        keys = ("train_loss", "val_loss", "train_acc", "val_acc")
+        return {"epoch": float(self.epoch), "step": float(self.step_count), **dict(zip(keys, numbers))}
 
     @torch.no_grad()
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ def test_p_zero_is_identity_while_training():
     x = torch.randn(64, 32)
     layer = Dropout(0.0)
     assert torch.equal(layer(x), x)
-    assert layer.last_mask.all()
+    assert layer.last_mask is None
 
 
 def test_eval_mode_is_identity():

@@ -117,7 +117,7 @@ def test_snapshots_are_plain_data(runner):
     check(snap)
     run = snap["runs"][0]
     assert run["grid"].shape == (GRID_SIZE, GRID_SIZE)
-    assert [len(m) for m in run["masks"]] == [2, 12, 12]
+    assert [len(m) for m in run["masks"]] == [0, 12, 12], "input p = 0: no mask; hidden masks cut to 12 units"
     assert run["layer_sizes"] == [2, 16, 16, 2]
 
 

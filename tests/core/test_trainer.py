@@ -58,7 +58,8 @@ def test_a_p_changed_mid_run_is_used_from_the_next_step():
     trainer.callbacks.append(masks)
     trainer.set_p(p_hidden=(0.0,))
     trainer.step()
-    assert all(masks._masks[1].flatten().tolist()), "p = 0 must keep every unit at the very next step"
+    assert masks._masks[1] is None, "p = 0 must drop nothing at the very next step"
+    assert masks.to_plain()[1] == []
     trainer.set_p(p_hidden=(0.9,))
     trainer.step()
     kept = masks._masks[1].float()
