@@ -110,6 +110,18 @@ class LiveRunner:
     # -- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:
         _name_os_thread(OS_THREAD_NAME)
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
+            with self._changed:
+                self._version += 1
+                self._state = "error"
+                self._message = f"training stopped: {type(exc).__name__}: {exc}"
+                self._snapshot = {**self._snapshot, "version": self._version, "state": "error",
+                                  "message": self._message}
+                self._changed.notify_all()
+
+    def _serve(self) -> None:
         pending_steps = 0
         paced_since: tuple[float, int] | None = None  # (time, steps) when pacing last restarted
         last_publish = 0.0

@@ -75,9 +75,14 @@ def sync_runner(settings: Settings) -> LiveRunner:
     new_configs = (settings.a, settings.b)
     if runner is None or not runner.alive:
         after_reset = ss.pop(NS + "after_reset", False)
-        disconnected = runner is not None  # it existed, but the session lease stopped its thread
-        runner = ss[RUNNER] = _new_runner(settings, play=not (after_reset or disconnected))
-        ss[REASON] = "The previous run stopped when the tab disconnected; this is a new one." if disconnected else None
+        ended = None if runner is None else runner.snapshot()
+        runner = ss[RUNNER] = _new_runner(settings, play=ended is None and not after_reset)
+        if ended is None:
+            ss[REASON] = None
+        elif ended["state"] == "error":
+            ss[REASON] = f"The previous run ended with an error ({ended['message']}); this is a new one."
+        else:  # the session lease stopped it: the tab had disconnected
+            ss[REASON] = "The previous run stopped when the tab disconnected; this is a new one."
     else:
         reason = _reset_reason(ss[CONFIGS], new_configs)
         if reason:

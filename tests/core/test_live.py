@@ -145,3 +145,17 @@ def test_long_histories_are_thinned_in_snapshots_but_keep_the_last_point():
     thinned = _thin(series)
     assert len(thinned) <= MAX_HISTORY_POINTS + 1 and thinned[0] == 0.0 and thinned[-1] == series[-1]
     assert _thin(series[:10]) == series[:10]
+
+
+def test_a_crash_while_publishing_is_reported_not_silent(runner, monkeypatch):
+    r = runner(CFG)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(r, "_run_snapshot", broken)
+    r.send("step")
+    snap = r.wait_for(lambda s: s["state"] == "error", timeout=5)
+    assert "RuntimeError: boom" in snap["message"]
+    r._thread.join(2)
+    assert not r.alive

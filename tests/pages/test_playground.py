@@ -113,3 +113,20 @@ def test_a_bad_preset_in_the_link_is_reported_and_the_default_shown(open_page):
     assert not at.exception
     assert any("no-such-thing" in w.value for w in at.warning)
     assert at.session_state[NS + "preset"] == "default"
+
+
+def test_a_crashed_run_is_replaced_and_the_reason_shown(open_page):
+    at = open_page(PLAYGROUND, preset="tiny", speed=3)
+    runner = _runner(at)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    runner._run_snapshot = broken
+    runner.send("step")
+    runner.wait_for(lambda s: s["state"] == "error", timeout=5)
+    runner._thread.join(2)
+    at.run()
+    assert not at.exception
+    assert _runner(at) is not runner
+    assert "ended with an error" in at.session_state[REASON] and "boom" in at.session_state[REASON]
