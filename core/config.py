@@ -61,6 +61,7 @@ class ModelConfig:
     p_input: float = 0.0
     p_hidden: tuple[float, ...] = (0.5, 0.5)
     classic: bool = False
+    batchnorm: bool = False  # BatchNorm1d after each hidden Linear (before the activation)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_hiddens", tuple(int(w) for w in self.num_hiddens))

@@ -26,7 +26,10 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         width_in = num_inputs
         for width, p in zip(cfg.num_hiddens, cfg.p_hidden):
-            layers += [nn.Linear(width_in, width), ACTIVATIONS[cfg.activation](), Dropout(p, classic=cfg.classic)]
+            layers.append(nn.Linear(width_in, width))
+            if cfg.batchnorm:
+                layers.append(nn.BatchNorm1d(width))
+            layers += [ACTIVATIONS[cfg.activation](), Dropout(p, classic=cfg.classic)]
             width_in = width
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(width_in, num_classes)

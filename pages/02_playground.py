@@ -21,4 +21,7 @@ runner = playground.sync_runner(settings)
 playground.buttons(runner)
 playground.live_view(runner)
 
-show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+st.subheader("What to try")
+controls.preset_buttons(lesson.meta["presets"], preset)
+show_sections(lesson, ["What to try"], headers=False)
+show_sections(lesson, ["What to notice", "Exercises"])

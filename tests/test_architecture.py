@@ -34,3 +34,18 @@ def test_the_rule_checker_sees_imports(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("import os\nfrom streamlit.runtime import x\nimport torch.nn as nn\nfrom . import y\n")
     assert _imported_roots(probe) == {"os", "streamlit", "torch"}
+
+
+def test_every_button_key_ends_with_the_suffix_the_router_skips():
+    """The router re-assigns widget values to keep them across pages; Streamlit refuses that for buttons."""
+    import re  # noqa: PLC0415
+
+    from core.ui.router import BUTTON_SUFFIX  # noqa: PLC0415
+
+    calls = []
+    for path in [*(ROOT / "core" / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        for match in re.finditer(r"\.button\((?:[^()]|\([^()]*\))*?key=([^,)]+)", path.read_text(encoding="utf-8"), re.S):
+            calls.append((path.name, match.group(1)))
+    assert calls, "the checker found no buttons"
+    bad = [(name, key) for name, key in calls if BUTTON_SUFFIX not in key]
+    assert bad == []

@@ -124,6 +124,21 @@ def sidebar_controls() -> Settings:
     return Settings(a, b, None if speed == "max" else float(speed))
 
 
+def choose_preset(name: str, load) -> None:
+    """Callback: load preset ``name`` into every control; the address bar then links to it."""
+    st.session_state[NS + "preset"] = name
+    seed_widgets(load(name), force=True)
+    st.query_params["preset"] = name
+
+
+def preset_buttons(names: list[str], load) -> None:
+    """One button per preset a lesson refers to, in the page itself (links would open a new tab)."""
+    cols = st.columns(len(names))
+    for col, name in zip(cols, names):
+        col.button(f"Load `{name}`", key=f"{NS}load_{name}.button", on_click=choose_preset, args=(name, load),
+                   use_container_width=True, help=f"Set every control to the preset '{name}' (starts a new run).")
+
+
 def preset_picker(names: tuple[str, ...], load) -> None:
     """A preset selector at the top of the sidebar; choosing one loads it into every control.
 
@@ -145,13 +160,8 @@ def preset_picker(names: tuple[str, ...], load) -> None:
         st.session_state[key] = names[0]
     seed_widgets(load(st.session_state[key]))
 
-    def _chosen() -> None:
-        name = st.session_state[key]
-        seed_widgets(load(name), force=True)
-        st.query_params["preset"] = name  # the address bar now reproduces this start
-
     st.sidebar.selectbox(
-        "Preset", names, key=key, on_change=_chosen,
+        "Preset", names, key=key, on_change=lambda: choose_preset(st.session_state[key], load),
         help="A ready-made experiment. Choosing one sets every control below (and starts a new run). "
              "The address bar then links to it.",
     )

@@ -21,7 +21,7 @@ FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step
 STRUCTURAL = {
     "data.dataset": "dataset", "data.noise": "noise", "data.n_train": "training points",
     "data.n_val": "validation points", "data.seed": "seed", "model.num_hiddens": "hidden layers",
-    "model.activation": "activation", "model.classic": "dropout form", "train.optimizer": "optimizer",
+    "model.activation": "activation", "model.classic": "dropout form", "model.batchnorm": "BatchNorm", "train.optimizer": "optimizer",
     "train.batch_size": "batch size", "train.max_norm": "max-norm", "train.device": "device",
 }
 
@@ -41,7 +41,7 @@ def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig,
 def _new_runner(settings: Settings, *, play: bool) -> LiveRunner:
     try:
         runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second)
-    except (ValueError, RuntimeError) as exc:  # e.g. a device that is not there
+    except (ValueError, KeyError, RuntimeError) as exc:  # e.g. a device that is not there
         st.error(f"Could not start training: {exc}")
         st.stop()
     session_lease().hold(RUNNER, runner)
@@ -99,11 +99,7 @@ def sync_runner(settings: Settings) -> LiveRunner:
             if before["epochs_per_second"] != settings.epochs_per_second:
                 runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
             if sent:
-                # Draw only once the trainers hold the new values (and, while playing, have
-                # trained a step with them): otherwise this run would show the old settings.
-                wanted = [to_flat(cfg) for cfg in new_configs if cfg is not None]
-                step = before["runs"][0]["step"] + (2 if before["state"] == "playing" else 0)
-                runner.wait_for(lambda s: _holds(s, wanted) and s["runs"][0]["step"] >= step, FIRST_POINT_WAIT)
+                _wait_until_applied(runner, before, [to_flat(cfg) for cfg in new_configs if cfg is not None])
     ss[CONFIGS] = new_configs
     return runner
 
@@ -111,10 +107,21 @@ def sync_runner(settings: Settings) -> LiveRunner:
 LIVE_KEYS = ("model.p_input", "model.p_hidden", "train.lr", "train.weight_decay", "train.max_epochs")
 
 
-def _holds(snapshot: dict[str, Any], wanted: list[dict[str, Any]]) -> bool:
-    return all(
-        run["config"][key] == flat[key] for run, flat in zip(snapshot["runs"], wanted) for key in LIVE_KEYS
-    )
+def _wait_until_applied(runner: LiveRunner, before: dict[str, Any], wanted: list[dict[str, Any]]) -> None:
+    """Draw only once the trainers hold the new values and, while playing, have trained a step
+    after each change they recorded: otherwise this run would still show the old settings."""
+    playing = before["state"] == "playing"
+    n_events = [len(run["events"]) for run in before["runs"]]
+
+    def applied(snapshot: dict[str, Any]) -> bool:
+        runs = snapshot["runs"]
+        if not all(run["config"][key] == flat[key] for run, flat in zip(runs, wanted) for key in LIVE_KEYS):
+            return False
+        return not playing or all(
+            len(run["events"]) == n or run["step"] > run["events"][-1]["step"] for run, n in zip(runs, n_events)
+        )
+
+    runner.wait_for(applied, FIRST_POINT_WAIT)
 
 
 def reset_run() -> None:
@@ -130,9 +137,13 @@ def command(name: str) -> None:
     runner: LiveRunner | None = st.session_state.get(RUNNER)
     if runner is None:
         return
-    version = runner.snapshot()["version"]
+    before = runner.snapshot()
     runner.send(name)
-    runner.wait_for(lambda s: s["version"] > version, 0.3)
+    if name == "step" and before["state"] in ("ready", "paused", "playing"):
+        step = before["runs"][0]["step"]
+        runner.wait_for(lambda s: s["runs"][0]["step"] > step, 0.5)  # the step itself, not just the pause
+    else:
+        runner.wait_for(lambda s: s["version"] > before["version"], 0.3)
 
 
 def run_label(flat: dict[str, Any], name: str) -> str:
@@ -224,12 +235,12 @@ def buttons(runner: LiveRunner) -> None:
     playing = state == "playing"
     ended = state in ("finished", "diverged", "error")
     c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
-    c1.button("⏸ Pause" if playing else "▶ Play", key=NS + "play", on_click=command,
+    c1.button("⏸ Pause" if playing else "▶ Play", key=NS + "play.button", on_click=command,
               args=("pause" if playing else "play",), disabled=ended, use_container_width=True,
               help="Start or pause training. Controls can be changed while it runs.")
-    c2.button("⏭ Step", key=NS + "step", on_click=command, args=("step",), disabled=ended,
+    c2.button("⏭ Step", key=NS + "step.button", on_click=command, args=("step",), disabled=ended,
               use_container_width=True, help="Pause, then train exactly one minibatch step.")
-    c3.button("↺ Reset", key=NS + "reset", on_click=reset_run, use_container_width=True,
+    c3.button("↺ Reset", key=NS + "reset.button", on_click=reset_run, use_container_width=True,
               help="Back to epoch 0: the same seed gives the same data and initial weights.")
     reason = st.session_state.get(REASON)
     if reason:

@@ -28,11 +28,26 @@ def run_router() -> None:
         for lesson in all_lessons()
     ]
     page = st.navigation({"Dropout Lab": [home], "Lessons and labs": lesson_pages})
+    _keep_widget_values()
     _run.active = True
     try:
         page.run()
     finally:
         _run.active = False
+
+
+KEPT_PREFIXES = ("playground.", "mechanism.")
+BUTTON_SUFFIX = ".button"
+"""Every button key ends with this: buttons hold no value, and Streamlit refuses to have one set."""
+
+
+def _keep_widget_values() -> None:
+    """Streamlit forgets the value of every widget that a run does not draw, so a learner who
+    opened Home and came back would find the Playground reset. Re-assigning each value at the
+    start of every run keeps it."""
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith(BUTTON_SUFFIX):
+            st.session_state[key] = st.session_state[key]
 
 
 def ensure_routed() -> None:

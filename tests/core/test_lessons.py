@@ -23,11 +23,14 @@ def test_presets_named_by_a_lesson_exist():
             assert name in PRESETS, f"{lesson.id} names unknown preset {name!r}"
 
 
-def test_every_preset_named_in_the_playground_lesson_text_exists():
-    text = load_lesson("02_playground").section("What to try")
-    for name in PRESETS:
-        if name != "default" and f"`{name}`" in text:
-            assert name in load_lesson("02_playground").meta["presets"]
+def test_every_preset_the_lesson_text_names_exists_and_has_a_button():
+    import re  # noqa: PLC0415
+
+    lesson = load_lesson("02_playground")
+    named = set(re.findall(r"preset `([\w-]+)`", " ".join(lesson.sections.values())))
+    assert named, "the lesson names presets"
+    assert named <= set(PRESETS), f"unknown presets in the text: {named - set(PRESETS)}"
+    assert named <= set(lesson.meta["presets"]), "the page shows a button for each preset in meta"
 
 
 def test_home_page_text_loads():

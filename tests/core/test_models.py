@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from core.config import ModelConfig
+from core.config import ACTIVATIONS, ModelConfig
 from core.dropout import Dropout
+from core.models import ACTIVATIONS as ACTIVATION_MODULES
 from core.models import build_mlp, pick_device
 
 
@@ -52,3 +53,10 @@ def test_model_runs_on_cuda():
     model = build_mlp(ModelConfig(), seed=0, device="cuda")
     assert all(isinstance(d, Dropout) for d in model.dropouts)
     assert model(torch.randn(4, 2, device="cuda")).device.type == "cuda"
+
+
+def test_every_activation_the_config_allows_builds():
+    assert set(ACTIVATIONS) == set(ACTIVATION_MODULES)
+    for name in ACTIVATIONS:
+        model = build_mlp(ModelConfig(activation=name, batchnorm=True), seed=0)
+        assert torch.isfinite(model(torch.randn(4, 2))).all()

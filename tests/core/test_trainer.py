@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.config import OPTIMIZERS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.datasets import make_split
 from core.presets import preset
+from core.trainer import OPTIMIZERS as OPTIMIZER_FACTORIES
 from core.trainer import MaskRecorder, Trainer
 
 TINY = RunConfig(
@@ -91,17 +92,25 @@ def test_identical_settings_give_identical_runs_and_dropout_makes_them_differ():
     assert a["train_loss"][0] != other["train_loss"][0]
 
 
-def test_with_dropout_training_loss_ends_higher_and_validation_loss_lower():
-    """Hinton et al. 2012, on the Playground's default problem, averaged over seeds."""
-    gaps = []
-    for seed in range(3):
-        cfg = replace(RunConfig(), data=replace(RunConfig().data, seed=seed), train=replace(RunConfig().train, max_epochs=150))
-        with_p = train(cfg).history.series
-        without = train(replace(cfg, model=cfg.model.with_p(p_hidden=(0.0, 0.0)))).history.series
-        gaps.append((with_p["train_loss"][-1] - without["train_loss"][-1], with_p["val_loss"][-1] - without["val_loss"][-1]))
-    train_diff, val_diff = np.mean(gaps, axis=0)
-    assert train_diff > 0, "dropout should end with the higher training loss"
-    assert val_diff < 0, "dropout should end with the lower validation loss"
+def test_with_dropout_training_loss_ends_higher_and_validation_loss_lower_on_most_seeds():
+    """Hinton et al. 2012 on the Playground's defaults, as the lesson states it: over seeds 0-9 at
+    300 epochs, A (p = 0.5) ends with the higher training loss 9 times and the lower validation
+    loss 7 times. Seeded, so exact; asserted as 'most' to survive a harmless numeric change."""
+    higher_train = lower_val = 0
+    for seed in range(10):
+        cfg = RunConfig(data=DataConfig(seed=seed))
+        a = train(cfg).history.series
+        b = train(replace(cfg, model=cfg.model.with_p(p_hidden=(0.0, 0.0)))).history.series
+        higher_train += a["train_loss"][-1] > b["train_loss"][-1]
+        lower_val += a["val_loss"][-1] < b["val_loss"][-1]
+    assert higher_train >= 8 and lower_val >= 6, (higher_train, lower_val)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_trains(optimizer):
+    assert set(OPTIMIZERS) == set(OPTIMIZER_FACTORIES)
+    h = train(replace(TINY, train=replace(TINY.train, optimizer=optimizer, lr=0.05))).history.series
+    assert h["train_loss"][-1] < h["train_loss"][0]
 
 
 def test_a_diverging_run_is_flagged_not_crashed():

@@ -102,8 +102,6 @@ def test_playground_trains_and_follows_the_p_slider(app_server, page: Page, arti
 
     # The default run lasts 10 s, much of which a slow machine spends on the first render. So that
     # p surely changes mid-run, slow down to 10 epochs/s and restart from epoch 0 (Reset, then Play).
-    # (Do not move p while paused or finished: core/ui/playground.py sync_runner only waits for a
-    # live change to reach the trainer while playing, so the one redraw can show the old p.)
     speed = page.get_by_role("slider", name="Speed (epochs per second)")
     speed.focus()
     speed.press("ArrowLeft")  # 30 -> 10

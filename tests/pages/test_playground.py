@@ -67,12 +67,12 @@ def test_changing_the_data_starts_a_new_run_and_says_why(open_page):
 def test_pause_step_and_reset_buttons(open_page):
     at = open_page(PLAYGROUND, preset="tiny", max_epochs=10_000, speed=3)
     runner = _runner(at)
-    at.button(key=NS + "play").click().run()  # it was playing: this pauses
+    at.button(key=NS + "play.button").click().run()  # it was playing: this pauses
     assert runner.snapshot()["state"] == "paused"
     step = runner.snapshot()["runs"][0]["step"]
-    at.button(key=NS + "step").click().run()
+    at.button(key=NS + "step.button").click().run()
     assert runner.snapshot()["runs"][0]["step"] == step + 1
-    at.button(key=NS + "reset").click().run()
+    at.button(key=NS + "reset.button").click().run()
     fresh = _runner(at)
     assert fresh is not runner and not runner.alive
     assert fresh.snapshot()["state"] == "ready" and fresh.snapshot()["runs"][0]["step"] == 0
@@ -130,3 +130,22 @@ def test_a_crashed_run_is_replaced_and_the_reason_shown(open_page):
     assert not at.exception
     assert _runner(at) is not runner
     assert "ended with an error" in at.session_state[REASON] and "boom" in at.session_state[REASON]
+
+
+def test_settings_and_run_survive_a_visit_to_another_page(open_page):
+    at = open_page(PLAYGROUND, preset="tiny", speed=3, max_epochs=10_000)
+    at.selectbox(key=NS + "dataset").set_value("circles").run()
+    runner = _runner(at)
+    at.switch_page("pages/00_home.py").run()
+    at.switch_page(PLAYGROUND).run()
+    assert not at.exception and not at.warning
+    assert at.session_state[NS + "dataset"] == "circles"
+    assert _runner(at) is runner and runner.alive, "coming back must not start a new run"
+
+
+def test_preset_buttons_load_a_preset(open_page):
+    at = open_page(PLAYGROUND, preset="tiny")
+    at.button(key=NS + "load_too-much-dropout.button").click().run()
+    assert not at.exception
+    assert at.session_state[NS + "preset"] == "too-much-dropout"
+    assert _runner(at).snapshot()["runs"][0]["config"]["model.p_hidden"] == "0.9,0.9"
