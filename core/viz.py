@@ -36,7 +36,7 @@ TEMPLATE = go.layout.Template(
 )
 
 
-def _layout(title: str, height: int, revision: str, **extra: Any) -> dict[str, Any]:
+def base_layout(title: str, height: int, revision: str, **extra: Any) -> dict[str, Any]:
     return {
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
         "height": height,
@@ -73,7 +73,7 @@ def decision_map(
             })
     lim = [float(axis[0]), float(axis[-1])]
     axis_style = {"range": lim, "showgrid": False, "zeroline": False, "constrain": "domain"}
-    return go.Figure(data=traces, layout=_layout(
+    return go.Figure(data=traces, layout=base_layout(
         title, height, "map", xaxis=axis_style, yaxis={**axis_style, "scaleanchor": "x", "scaleratio": 1},
     ))
 
@@ -105,7 +105,7 @@ def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *
                           "text": event["text"], "textangle": -90, "xanchor": "right",
                           "hovertext": f"{label}: {event['text']} (epoch {event['epoch']:.1f})",
                           "yanchor": "top", "font": {"size": 10, "color": color}})
-    return go.Figure(data=traces, layout=_layout(
+    return go.Figure(data=traces, layout=base_layout(
         axis_title.capitalize(), height, f"curves-{metric}", shapes=shapes, annotations=notes,
         xaxis={"title": {"text": "epoch", "standoff": 2}},
         yaxis={"title": {"text": axis_title}, "rangemode": "tozero"},
@@ -151,7 +151,7 @@ def network_diagram(run: dict[str, Any], title: str, *, height: int = 300) -> go
          "text": _layer_name(li, n_layers) + (f"<br>({size - shown[li]} more)" if size > shown[li] else "")}
         for li, size in enumerate(sizes)
     ]
-    return go.Figure(data=traces, layout=_layout(
+    return go.Figure(data=traces, layout=base_layout(
         title, height, "net", annotations=notes,
         xaxis={"visible": False, "range": [-0.4, n_layers - 0.6]},
         yaxis={"visible": False, "range": [-0.3, 1.05]},

@@ -1,0 +1,31 @@
+"""Lesson 1, the mechanism: one mask, why scale, keep vs drop, train/eval/MC, the two bugs, a quiz."""
+import streamlit as st
+
+from core.lessons import load_lesson
+from core.quiz import load_quiz
+from core.ui import mechanism
+from core.ui.lesson import show_sections
+from core.ui.router import ensure_routed
+
+ensure_routed()
+
+lesson = load_lesson("01_mechanism")
+st.title(f"{lesson.icon} {lesson.title}")
+st.caption(lesson.summary)
+show_sections(lesson, ["Intuition"], headers=False)
+mechanism.warm_up()
+
+mechanism.section(lesson, "One mask")
+h, p, seed = mechanism.one_mask()
+mechanism.section(lesson, "Why scale")
+mechanism.why_scale(h, p, seed)
+mechanism.section(lesson, "Keep or drop")
+mechanism.keep_or_drop()
+mechanism.section(lesson, "Train, eval and MC")
+mechanism.modes()
+mechanism.section(lesson, "The two classic bugs")
+mechanism.bugs()
+
+show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+st.header("Check yourself")
+mechanism.quiz(load_quiz(lesson.id))
