@@ -38,7 +38,8 @@ def _bugs(p: float) -> tuple[dict, dict]:
     return mechanism.bug_left_on(p), mechanism.bug_scale_forgotten(p)
 
 
-DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0}
+DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0,
+            "modes": list(mechanism.MODES)}
 
 
 def warm_up() -> None:
@@ -120,12 +121,20 @@ def keep_or_drop() -> None:
 
 def modes() -> None:
     """Section 4: eval vs train vs MC on a trained network with BatchNorm."""
-    passes = st.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
+    c1, c2 = st.columns([3, 2])
+    shown = c1.segmented_control(
+        "Modes", mechanism.MODES, selection_mode="multi", key=NS + "modes",
+        format_func=lambda m: viz_mechanism.MODE_LABELS[m], help="Which modes to run the passes in.",
+    ) or []
+    passes = c2.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
                        help="Each pass is one forward call on the same five inputs.")
-    results = _modes(passes)
+    if not shown:
+        st.info("Choose at least one mode above.")
+        return
+    results = {mode: result for mode, result in _modes(passes).items() if mode in shown}
     st.plotly_chart(viz_mechanism.mode_spread({m: r["probs"] for m, r in results.items()}),
-                    key=NS + "modes", config=CHART)
-    cols = st.columns(3)
+                    key=NS + "modes_chart", config=CHART)
+    cols = st.columns(len(results))
     for col, (mode, result) in zip(cols, results.items()):
         spread = float(result["probs"].std(0).mean())
         col.metric(viz_mechanism.MODE_LABELS[mode], f"spread {spread:.3f}",

@@ -78,3 +78,14 @@ def test_lesson_controls_survive_a_visit_to_another_page(open_page):
     assert not at.exception and not at.warning
     assert at.slider(key=NS + "p").value == 0.8
     assert at.number_input(key=NS + "quiz.survivor").value == 6.25
+
+
+def test_the_mode_switch_chooses_which_modes_run(open_page):
+    at = open_page(MECHANISM)
+    at.session_state[NS + "modes"] = ["eval"]
+    at.run()
+    assert not at.exception
+    assert [m.label for m in at.metric if "mode" in m.label] == ["eval_mode (dropout off)"]
+    at.session_state[NS + "modes"] = []
+    at.run()
+    assert any("at least one mode" in i.value for i in at.info)
