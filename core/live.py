@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from core.config import RunConfig, from_flat
+from core.config import RunConfig
 from core.datasets import EXTENT, make_split
 from core.runtime import configure
 from core.trainer import MaskRecorder, Trainer
@@ -280,11 +280,6 @@ def _thin(series: list[float]) -> list[float]:
     if (len(series) - 1) % stride:
         thinned.append(series[-1])
     return thinned
-
-
-def runner_from_flat(flat_a: dict[str, Any], flat_b: dict[str, Any] | None = None, **kwargs: Any) -> LiveRunner:
-    """Build a runner from plain flat configs (what would cross a process boundary)."""
-    return LiveRunner(from_flat(flat_a), None if flat_b is None else from_flat(flat_b), **kwargs)
 
 
 def _name_os_thread(name: str) -> None:
