@@ -144,12 +144,9 @@ def trained(p: float = 0.5, *, classic: bool = False, batchnorm: bool = False, e
 def hidden_activations(point: tuple[float, float], p: float = 0.5) -> np.ndarray:
     """Hidden layer 1 of the trained network (after its activation, before dropout) for one input point."""
     trainer = trained(p)
-    with _LOCK, torch.inference_mode():
-        eval_mode(trainer.model)
-        linear, activation = trainer.model.hidden[0], trainer.model.hidden[1]
-        h = activation(linear(torch.tensor([point], dtype=torch.float32)))[0].numpy().copy()
-        train_mode(trainer.model)
-    return h
+    linear, activation = trainer.model.hidden[0], trainer.model.hidden[1]
+    with torch.inference_mode():  # no mode switch needed: a Linear and an activation, no dropout
+        return activation(linear(torch.tensor([point], dtype=torch.float32)))[0].numpy().copy()
 
 
 MODES = ("eval", "train", "mc")
@@ -171,15 +168,15 @@ def mode_spread(points: np.ndarray, mode: str, passes: int, seed: int = 0, p: fl
     X = torch.as_tensor(np.asarray(points, np.float32))
     with _LOCK, torch.no_grad():
         saved = {k: v.clone() for k, v in model.state_dict().items()}
-        generator = torch.Generator().manual_seed(seed)
-        model.set_generator(generator)
-        {"eval": eval_mode, "train": train_mode, "mc": mc_mode}[mode](model)
-        out = np.stack([torch.softmax(model(X), 1)[:, 1].numpy() for _ in range(passes)])
-        bn = model.hidden[1]
-        drift = float((bn.running_mean - saved["hidden.1.running_mean"]).abs().max())
-        model.load_state_dict(saved)  # train mode updated BatchNorm's running statistics
-        model.set_generator(trainer.mask_generator)
-        train_mode(model)
+        try:
+            model.set_generator(torch.Generator().manual_seed(seed))
+            {"eval": eval_mode, "train": train_mode, "mc": mc_mode}[mode](model)
+            out = np.stack([torch.softmax(model(X), 1)[:, 1].numpy() for _ in range(passes)])
+            drift = float((model.hidden[1].running_mean - saved["hidden.1.running_mean"]).abs().max())
+        finally:  # the model is shared: put it back whatever happened
+            model.load_state_dict(saved)  # train mode updated BatchNorm's running statistics
+            model.set_generator(trainer.mask_generator)
+            train_mode(model)
     return {"probs": out, "bn_drift": drift}
 
 
@@ -211,12 +208,15 @@ def bug_left_on(p: float = 0.5, calls: int = 5, seed: int = 0) -> dict[str, Any]
     trainer = trained(p)
     model, X, y = trainer.model, trainer.X_val, trainer.y_val
     with _LOCK, torch.no_grad():
-        eval_mode(model)
-        correct = _scores(model(X), y)
-        train_mode(model)
-        model.set_generator(torch.Generator().manual_seed(seed))
-        runs = [model(X) for _ in range(calls)]
-        model.set_generator(trainer.mask_generator)
+        try:
+            eval_mode(model)
+            correct = _scores(model(X), y)
+            train_mode(model)
+            model.set_generator(torch.Generator().manual_seed(seed))
+            runs = [model(X) for _ in range(calls)]
+        finally:
+            model.set_generator(trainer.mask_generator)
+            train_mode(model)
     predictions = np.stack([r.argmax(1).numpy() for r in runs])
     buggy = [_scores(r, y) for r in runs]
     return {
@@ -233,20 +233,31 @@ def bug_scale_forgotten(p: float = 0.5) -> dict[str, Any]:
     trainer = trained(p, classic=True)
     model, X, y = trainer.model, trainer.X_val, trainer.y_val
     with _LOCK, torch.no_grad():
-        eval_mode(model)
-        correct = _scores(model(X), y)
-        hidden_correct = model.hidden(X).abs().mean().item()
-        for module in model.dropouts:
-            module.classic = False  # the bug: evaluation applies no (1 - p) factor
-        buggy = _scores(model(X), y)
-        hidden_buggy = model.hidden(X).abs().mean().item()
-        for module in model.dropouts:
-            module.classic = True
-        train_mode(model)
+        try:
+            eval_mode(model)
+            correct = _scores(model(X), y)
+            hidden_correct = model.hidden(X).abs().mean().item()
+            for module in model.dropouts:
+                module.classic = False  # the bug: evaluation applies no (1 - p) factor
+            buggy = _scores(model(X), y)
+            hidden_buggy = model.hidden(X).abs().mean().item()
+        finally:
+            for module in model.dropouts:
+                module.classic = True
+            train_mode(model)
     return {"correct": correct, "buggy": buggy, "activation_ratio": hidden_buggy / hidden_correct}
+
+
+EXAMPLE_POINTS = {
+    "1: deep orange (-0.9, 0.6)": (-0.9, 0.6),
+    "2: deep blue (1.4, -0.6)": (1.4, -0.6),
+    "3: boundary (0.0, 0.25)": (0.0, 0.25),
+    "4: boundary (0.5, 0.0)": (0.5, 0.0),
+    "5: boundary (1.0, 0.1)": (1.0, 0.1),
+}
 
 
 def example_points() -> np.ndarray:
     """Five fixed inputs for the mode switch: two deep inside the classes, three near the boundary."""
-    return np.array([[-0.9, 0.6], [1.4, -0.6], [0.0, 0.25], [0.5, 0.0], [1.0, 0.1]], np.float32)
+    return np.array(list(EXAMPLE_POINTS.values()), np.float32)
 

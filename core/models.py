@@ -1,6 +1,8 @@
 """The Playground MLP: 2 inputs -> [input dropout] -> (Linear, activation, dropout) x L -> 2 logits."""
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
 
@@ -15,6 +17,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
 }
 
+_BUILD_LOCK = threading.Lock()
 NUM_INPUTS = 2
 NUM_CLASSES = 2
 
@@ -71,7 +74,7 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 def build_mlp(cfg: ModelConfig, seed: int, device: torch.device | str = "cpu") -> MLP:
     """Build the MLP with weights drawn from ``seed`` on the CPU, then moved: equal seeds give equal weights."""
-    with torch.random.fork_rng(devices=[]):
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):  # the global RNG is shared by every thread
         torch.manual_seed(seed)
         model = MLP(cfg)
     return model.to(device)

@@ -68,13 +68,13 @@ def convergence(inverted: dict[str, Any], classic: dict[str, Any], *, height: in
     ))
 
 
-def mode_spread(spreads: dict[str, np.ndarray], *, height: int = 340) -> go.Figure:
+def mode_spread(spreads: dict[str, np.ndarray], point_labels: list[str], *, height: int = 340) -> go.Figure:
     """P(blue) for each fixed input over many passes, one box per mode and input."""
     traces = []
     for mode, values in spreads.items():  # values: [passes, points]
-        passes, n_points = values.shape
+        passes = values.shape[0]
         traces.append({
-            "type": "box", "name": MODE_LABELS[mode], "x": np.repeat([f"input {i + 1}" for i in range(n_points)], passes),
+            "type": "box", "name": MODE_LABELS[mode], "x": np.repeat(point_labels, passes),
             "y": values.T.reshape(-1), "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
             "marker": {"size": 3, "color": MODE_COLORS[mode]}, "line": {"color": MODE_COLORS[mode]},
         })

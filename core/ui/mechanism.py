@@ -1,6 +1,8 @@
 """Lesson 1's live parts: one mask, why scale, keep vs drop, the mode switch, the bugs, the quiz."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -69,7 +71,9 @@ def one_mask() -> tuple[np.ndarray, float, int]:
 
     @st.fragment(run_every=1.0 if auto else None)
     def _draw() -> None:
-        if auto:
+        # New mask at most once a second, whether the timer or another control reran this.
+        if auto and time.monotonic() - st.session_state.get(NS + "last_auto", 0.0) >= 0.9:
+            st.session_state[NS + "last_auto"] = time.monotonic()
             st.session_state[seed_key] += 1
         seed = st.session_state[seed_key]
         draw = mechanism.draw_mask(h, p, seed)
@@ -132,7 +136,8 @@ def modes() -> None:
         st.info("Choose at least one mode above.")
         return
     results = {mode: result for mode, result in _modes(passes).items() if mode in shown}
-    st.plotly_chart(viz_mechanism.mode_spread({m: r["probs"] for m, r in results.items()}),
+    st.plotly_chart(viz_mechanism.mode_spread({m: r["probs"] for m, r in results.items()},
+                                              list(mechanism.EXAMPLE_POINTS)),
                     key=NS + "modes_chart", config=CHART)
     cols = st.columns(len(results))
     for col, (mode, result) in zip(cols, results.items()):

@@ -45,7 +45,6 @@ def test_running_mean_converges_to_the_evaluation_output_within_its_band(p, clas
     # the band is 2 sd of the running mean; allow 2.5 bands (5 sd) at a few checkpoints
     for k in (10, 1_000, 20_000):
         assert abs(r["running_mean"][k - 1] - r["target"]) < 2.5 * r["band"][k - 1]
-    assert r["band"][-1] < r["band"][0] / 100
 
 
 def test_the_band_is_the_sampling_error_of_the_mean():
@@ -83,8 +82,11 @@ def test_bug_b_forgotten_scale_inflates_activations_and_confidence():
     r = m.bug_scale_forgotten(p)
     assert r["activation_ratio"] == pytest.approx((1 / (1 - p)) ** 2, rel=0.15), "two layers, each x 1/(1-p)"
     assert r["buggy"]["confidence"] > r["correct"]["confidence"]
-    assert r["buggy"]["log_loss"] > 1.5 * r["correct"]["log_loss"]
+    assert r["buggy"]["log_loss"] > 2 * r["correct"]["log_loss"], "the lesson says the log loss more than doubles"
     assert abs(r["buggy"]["accuracy"] - r["correct"]["accuracy"]) < 0.02, "the lesson says accuracy barely moves"
+    # the lesson: ECE hardly shows it, the correct network is slightly under-confident, the buggy one over-confident
+    assert r["correct"]["confidence"] < r["correct"]["accuracy"] and r["buggy"]["confidence"] > r["buggy"]["accuracy"]
+    assert abs(r["buggy"]["ece"] - r["correct"]["ece"]) < 0.01
 
 
 def test_expected_calibration_error_on_hand_made_predictions():
@@ -98,3 +100,10 @@ def test_expected_calibration_error_on_hand_made_predictions():
 def test_hidden_activations_are_relu_outputs_of_the_trained_network():
     h = m.hidden_activations((0.0, 0.25))
     assert h.shape == (32,) and (h >= 0).all() and (h > 0).any()
+
+
+def test_inputs_deep_in_a_class_spread_least_in_mc_mode():
+    """The lesson: inputs 1 and 2 (deep) spread least, inputs 3 to 5 (boundary) most."""
+    spread = m.mode_spread(m.example_points(), "mc", passes=100)["probs"].std(0)
+    assert max(spread[:2]) < min(spread[2:])
+    assert len(m.EXAMPLE_POINTS) == 5 and list(m.EXAMPLE_POINTS)[0].startswith("1: deep")

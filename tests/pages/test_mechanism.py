@@ -30,7 +30,8 @@ def test_p_slider_and_resample_change_the_mask(open_page):
     assert "×10.00" in bars["data"][1]["text"]
     at.button(key=NS + "resample.button").click().run()
     again = next(c for c in charts(at) if c["layout"]["title"]["text"].startswith("One mask"))
-    assert again["data"][1]["y"] != bars["data"][1]["y"] or again["data"][1]["y"] != first["data"][1]["y"]
+    assert again["data"][1]["y"] != bars["data"][1]["y"], "a new mask at the same p"
+    assert first["data"][0]["y"] == again["data"][0]["y"], "the layer's input h does not change"
 
 
 def test_bug_switches_move_the_numbers_the_right_way(open_page):
@@ -86,6 +87,11 @@ def test_the_mode_switch_chooses_which_modes_run(open_page):
     at.run()
     assert not at.exception
     assert [m.label for m in at.metric if "mode" in m.label] == ["eval_mode (dropout off)"]
+    assert _metric(at, "eval_mode") == "spread 0.000"
+    at.session_state[NS + "modes"] = ["mc"]
+    at.run()
+    assert [m.label for m in at.metric if "mode" in m.label] == ["mc_mode (only dropout on)"]
+    assert float(_metric(at, "mc_mode").split()[-1]) > 0.05
     at.session_state[NS + "modes"] = []
     at.run()
     assert any("at least one mode" in i.value for i in at.info)
