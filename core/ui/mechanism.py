@@ -128,7 +128,8 @@ def modes() -> None:
     c1, c2 = st.columns([3, 2])
     shown = c1.segmented_control(
         "Modes", mechanism.MODES, selection_mode="multi", key=NS + "modes",
-        format_func=lambda m: viz_mechanism.MODE_LABELS[m], help="Which modes to run the passes in.",
+        format_func=lambda m: f"{m}_mode", help="Which modes to run the passes in: eval_mode (dropout off), "
+        "train_mode (what forgetting model.eval() gives) and mc_mode (only dropout on).",
     ) or []
     passes = c2.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
                        help="Each pass is one forward call on the same five inputs.")
