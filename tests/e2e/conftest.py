@@ -1,7 +1,7 @@
 """Fixtures for the real-browser tests: a `streamlit run` server and Debian's Chromium via Playwright.
 
-See /work/shared/STREAMLIT_NOTES.md, "Real-browser tests". Never run `playwright install`:
-the tests drive the system Chromium at /usr/bin/chromium.
+Never run `playwright install` (it downloads a browser of its own): the tests drive Debian's
+Chromium at /usr/bin/chromium (`apt-get install chromium`).
 """
 from __future__ import annotations
 
