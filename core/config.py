@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-DATASETS = ("moons", "circles", "xor", "gaussians", "spirals")
+PLANE_DATASETS = ("moons", "circles", "xor", "gaussians", "spirals")
+DATASETS = PLANE_DATASETS + ("digits",)
+"""The 2-D sets (the Playground's) and the 8x8 digits that ship with scikit-learn (sweeps)."""
+DIGITS_SIZE = 1797  # images in scikit-learn's digits set; train and validation are drawn from them
 ACTIVATIONS = ("relu", "tanh", "gelu", "selu", "sigmoid")
 OPTIMIZERS = ("sgd", "sgd+momentum", "adam")
 DEVICES = ("auto", "cpu", "cuda")
@@ -50,6 +53,11 @@ class DataConfig:
         _check_range("n_train", self.n_train, 20, 2000)
         _check_range("n_val", self.n_val, 20, 2000)
         _check_range("seed", self.seed, 0, 2**31 - 1)
+        if self.dataset == "digits" and self.n_train + self.n_val > DIGITS_SIZE:
+            raise ConfigError(
+                f"digits has {DIGITS_SIZE} images: n_train + n_val must be at most that, "
+                f"got {self.n_train} + {self.n_val}"
+            )
 
 
 @dataclass(frozen=True)

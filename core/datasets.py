@@ -1,12 +1,18 @@
-"""The five 2-D toy datasets, generated in code from (n, noise, seed).
+"""The five 2-D toy datasets, generated in code from (n, noise, seed), and the 8x8 digits.
 
-Every generator returns ``X`` as float32 of shape [n, 2] (roughly in [-1.5, 1.5])
+Every 2-D generator returns ``X`` as float32 of shape [n, 2] (roughly in [-1.5, 1.5])
 and ``y`` as int64 labels in {0, 1}, half of each class. ``noise`` in [0, 1] is the
 standard deviation of the Gaussian jitter, relative to the dataset's own scale.
+
+``digits`` is the 1,797 8x8 handwritten digits that ship inside scikit-learn (no
+download): 64 pixel features scaled to [0, 1], 10 classes. Its training and validation
+sets are disjoint draws from those images; ``noise`` adds Gaussian pixel noise of
+standard deviation ``noise / 2``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -86,6 +92,32 @@ class Split:
     y_train: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
+    num_classes: int = 2
+
+    @property
+    def num_inputs(self) -> int:
+        return int(self.X_train.shape[1])
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn; imported only when asked for
+
+    bunch = load_digits()
+    X = (bunch.data / 16.0).astype(np.float32)
+    X.setflags(write=False)
+    y = bunch.target.astype(np.int64)
+    y.setflags(write=False)
+    return X, y
+
+
+def _digits_split(cfg: DataConfig) -> Split:
+    X, y = _digits()
+    order = np.random.default_rng(cfg.seed).permutation(len(y))
+    train, val = order[: cfg.n_train], order[cfg.n_train : cfg.n_train + cfg.n_val]
+    noise = np.random.default_rng(cfg.seed + 1).normal(0.0, cfg.noise / 2, (len(train) + len(val), X.shape[1]))
+    X_noisy = (np.concatenate([X[train], X[val]]) + noise).astype(np.float32)
+    return Split(X_noisy[: len(train)], y[train], X_noisy[len(train) :], y[val], num_classes=10)
 
 
 def generate(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +130,11 @@ def make_split(cfg: DataConfig) -> Split:
     """Train and validation sets drawn independently from the same distribution.
 
     The training set depends only on (dataset, noise, n_train, seed), so changing the
-    validation size never changes the points a model trains on.
+    validation size never changes the points a model trains on. For digits, both are
+    drawn without replacement from the same shuffled images, so they never overlap.
     """
+    if cfg.dataset == "digits":
+        return _digits_split(cfg)
     X_train, y_train = generate(cfg.dataset, cfg.n_train, cfg.noise, cfg.seed)
     X_val, y_val = generate(cfg.dataset, cfg.n_val, cfg.noise, cfg.seed + 1_000_003)
     return Split(X_train, y_train, X_val, y_val)

@@ -72,9 +72,12 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
-def build_mlp(cfg: ModelConfig, seed: int, device: torch.device | str = "cpu") -> MLP:
+def build_mlp(
+    cfg: ModelConfig, seed: int, device: torch.device | str = "cpu",
+    num_inputs: int = NUM_INPUTS, num_classes: int = NUM_CLASSES,
+) -> MLP:
     """Build the MLP with weights drawn from ``seed`` on the CPU, then moved: equal seeds give equal weights."""
     with _BUILD_LOCK, torch.random.fork_rng(devices=[]):  # the global RNG is shared by every thread
         torch.manual_seed(seed)
-        model = MLP(cfg)
+        model = MLP(cfg, num_inputs, num_classes)
     return model.to(device)

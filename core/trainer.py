@@ -107,7 +107,10 @@ class Trainer:
         self.X, self.y = as_tensor(self.split.X_train), as_tensor(self.split.y_train)
         self.X_val, self.y_val = as_tensor(self.split.X_val), as_tensor(self.split.y_val)
         self._X_all = torch.cat([self.X, self.X_val])  # one forward pass evaluates both sets
-        self.model: MLP = build_mlp(cfg.model, seed=cfg.data.seed, device=self.device)
+        self.model: MLP = build_mlp(
+            cfg.model, seed=cfg.data.seed, device=self.device,
+            num_inputs=self.split.num_inputs, num_classes=self.split.num_classes,
+        )
         self.mask_generator = torch.Generator(device=self.device).manual_seed(cfg.data.seed + 1)
         self.model.set_generator(self.mask_generator)
         self.shuffle_generator = torch.Generator().manual_seed(cfg.data.seed + 2)

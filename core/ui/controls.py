@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from core.config import ACTIVATIONS, DATASETS, MAX_HIDDEN_LAYERS, OPTIMIZERS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.config import ACTIVATIONS, PLANE_DATASETS, MAX_HIDDEN_LAYERS, OPTIMIZERS, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 NS = "playground."
 LR_OPTIONS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -54,7 +54,7 @@ def sidebar_controls() -> Settings:
     """Draw every control in the sidebar and return what they describe."""
     sb = st.sidebar
     with sb.expander("Data", expanded=True):
-        dataset = st.selectbox("Dataset", DATASETS, key=NS + "dataset",
+        dataset = st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
                                help="The 2-D problem: two classes, orange and blue. Changing it starts a new run.")
         noise = st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
                           help="How much the two classes overlap. More noise = more to overfit to.")

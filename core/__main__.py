@@ -1,0 +1,188 @@
+"""Headless sweeps: ``python -m core sweep ...`` and ``python -m core reproduce <experiment>``.
+
+Both write JSON and print a short table; the page runs the same code (core.sweep,
+core.experiments). A bad option prints one line and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9")
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage and two lines; we print one
+        raise UsageError(message)
+
+
+def _list(kind):
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"cannot read {text!r} as a comma-separated list of {kind.__name__}")
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+    parse.__name__ = f"list of {kind.__name__}"
+    return parse
+
+
+def _common(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    add = parser.add_argument
+    add("--dataset", default=defaults.get("dataset"), help="moons, circles, xor, gaussians, spirals or digits")
+    add("--noise", type=float, default=defaults.get("noise"), help="label overlap (2-D sets) or pixel noise (digits)")
+    add("--n-val", type=int, default=defaults.get("n_val"), help="validation points per member")
+    add("--hidden", type=_list(int), default=defaults.get("hidden"), metavar="W[,W...]",
+        help="hidden widths, one per layer (e.g. 128,128)")
+    add("--seeds", type=int, default=defaults.get("seeds"), help="seeds 0..K-1 (data, init and masks differ per seed)")
+    add("--epochs", type=int, default=defaults.get("epochs"), help="training epochs per member")
+    add("--steps", type=int, default=defaults.get("steps"),
+        help="train every member this many minibatch steps instead of --epochs (equal updates for every size)")
+    add("--lr", type=float, default=defaults.get("lr"), help="Adam learning rate")
+    add("--batch-size", type=int, default=defaults.get("batch_size"), help="minibatch size")
+    add("--json", type=Path, default=None, metavar="PATH", help="write the results here")
+    add("--quiet", action="store_true", help="no table on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.experiments import Settings  # noqa: PLC0415 (keeps --help fast)
+
+    d = Settings()
+    parser = _Parser(prog="python -m core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sweep = sub.add_parser("sweep", help="train every combination of rates x training-set sizes x seeds")
+    _common(sweep, {**d.to_json(), "seeds": 3})
+    sweep.add_argument("--n-train", type=_list(int), default=(d.n_train,), metavar="N[,N...]",
+                       help="training-set sizes")
+    sweep.add_argument("--rates", type=_list(float), default=d.rates, metavar="P[,P...]",
+                       help="drop probabilities p, applied after every hidden layer")
+    sweep.add_argument("--p-input", type=float, default=0.0, help="drop probability on the inputs")
+    sweep.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay for every member")
+    sweep.add_argument("--max-norm", type=float, default=0.0, help="max-norm constraint (0 = off)")
+    sweep.add_argument("--curves", action="store_true", help="also record ~60 points of each member's curves")
+
+    rep = sub.add_parser("reproduce", help="run one of the paper experiments and judge its claim")
+    rep.add_argument("experiment", choices=EXPERIMENT_KEYS)
+    _common(rep, {})
+    rep.add_argument("--n-train", type=int, default=None, help="training-set size")
+    rep.add_argument("--rates", type=_list(float), default=None, metavar="P[,P...]", help="drop probabilities (fig9a, fig9b)")
+    rep.add_argument("--sizes", type=_list(int), default=None, metavar="N[,N...]", help="training-set sizes (fig10)")
+    rep.add_argument("--p", type=float, default=None, help="the dropout side's p (fig10, hinton, table9)")
+    rep.add_argument("--weight-decay", type=float, default=None, help="L2 strength (table9)")
+    rep.add_argument("--max-norm", type=float, default=None, help="max-norm constraint (table9)")
+    return parser
+
+
+def _sweep(args: argparse.Namespace) -> dict[str, Any]:
+    from core.sweep import Sweep, run_sweep  # noqa: PLC0415
+
+    if not 1 <= args.seeds <= 20:
+        raise ConfigError(f"--seeds must be in [1, 20], got {args.seeds}")
+    members = []
+    for n in args.n_train:
+        for p in args.rates:
+            for seed in range(args.seeds):
+                members.append(RunConfig(
+                    DataConfig(args.dataset, args.noise, n, args.n_val, seed),
+                    ModelConfig(num_hiddens=args.hidden, p_input=args.p_input, p_hidden=(p,) * len(args.hidden)),
+                    TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_norm=args.max_norm,
+                                batch_size=args.batch_size, max_epochs=args.epochs),
+                ))
+    result = run_sweep(Sweep(tuple(members), steps=args.steps, curve_points=60 if args.curves else 0),
+                       progress=_progress_printer(args.quiet))
+    config = {k: v for k, v in vars(args).items() if k not in ("json", "quiet", "command")}
+    return {"command": "sweep", "config": config, **result.to_json()}
+
+
+def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    from core.experiments import EXPERIMENTS, run_experiment  # noqa: PLC0415
+
+    e = EXPERIMENTS[args.experiment]
+    changes = {k: v for k, v in vars(args).items()
+               if v is not None and k not in ("json", "quiet", "command", "experiment")}
+    settings = e.defaults.from_json({**e.defaults.to_json(), **changes})
+    result = run_experiment(e.key, settings, progress=_progress_printer(args.quiet))
+    return {"command": "reproduce", **result.to_json()}
+
+
+def _progress_printer(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(progress) -> None:
+        eta = "" if progress.eta is None else f", about {progress.eta:.0f} s left"
+        print(f"\r{100 * progress.fraction:5.1f} %{eta}   ", end="", file=sys.stderr, flush=True)
+    return show
+
+
+def _print_table(out: dict[str, Any]) -> None:
+    if "summary" in out:
+        print(f"{out['source']}: {out['claim']}")
+        for row in out["summary"]:
+            keys = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                             for k in row if k in ("label", "p", "n_train"))
+            print(f"  {keys:<32} val error {100 * row['val_err']:5.1f} % ± {_pct(row['val_err_se'])}"
+                  f"   train error {100 * row['train_err']:5.1f} %   val loss {row['val_loss']:.3f}")
+        v = out["verdict"]
+        print(f"verdict: {v['summary']}")
+        for c in v["checks"]:
+            print(f"  [{c['status']}] {c['text']}: {c['detail']}")
+    else:
+        for m in out["members"]:
+            print(f"  p={m['p']:<4g} n_train={m['n_train']:<5} seed={m['seed']:<3} "
+                  f"train loss {m['train_loss']:.3f}  val loss {m['val_loss']:.3f}  val acc {m['val_acc']:.3f}")
+    print(f"{len(out['members'])} members in {out['elapsed_s']:.1f} s on {out['device']}")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (a diverged member, a one-seed error bar) become null: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %" if math.isfinite(x) else "n/a"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        from core.runtime import configure  # noqa: PLC0415
+
+        configure()
+        out = _sweep(args) if args.command == "sweep" else _reproduce(args)
+    except (UsageError, ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if sys.stderr.isatty() and not args.quiet:
+        print(file=sys.stderr)
+    if not args.quiet:
+        _print_table(out)
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(_finite(out), indent=1, allow_nan=False))
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
