@@ -133,32 +133,25 @@ def _print_table(out: dict[str, Any]) -> None:
         for row in out["summary"]:
             keys = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                              for k in row if k in ("label", "p", "n_train"))
-            print(f"  {keys:<32} val error {100 * row['val_err']:5.1f} % ± {_pct(row['val_err_se'])}"
-                  f"   train error {100 * row['train_err']:5.1f} %   val loss {row['val_loss']:.3f}")
+            print(f"  {keys:<32} val error {_pct(row['val_err'])} ± {_pct(row['val_err_se'])}"
+                  f"   train error {_pct(row['train_err'])}   val loss {_num(row['val_loss'])}")
         v = out["verdict"]
         print(f"verdict: {v['summary']}")
         for c in v["checks"]:
             print(f"  [{c['status']}] {c['text']}: {c['detail']}")
     else:
         for m in out["members"]:
-            print(f"  p={m['p']:<4g} n_train={m['n_train']:<5} seed={m['seed']:<3} "
-                  f"train loss {m['train_loss']:.3f}  val loss {m['val_loss']:.3f}  val acc {m['val_acc']:.3f}")
+            print(f"  p={m['p']:<4g} n_train={m['n_train']:<5} seed={m['seed']:<3} train loss "
+                  f"{_num(m['train_loss'])}  val loss {_num(m['val_loss'])}  val acc {_num(m['val_acc'])}")
     print(f"{len(out['members'])} members in {out['elapsed_s']:.1f} s on {out['device']}")
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities (a diverged member, a one-seed error bar) become null: strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+def _pct(x: float | None) -> str:
+    return f"{100 * x:5.1f} %" if x is not None and math.isfinite(x) else "  n/a"
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %" if math.isfinite(x) else "n/a"
+def _num(x: float | None) -> str:
+    return f"{x:.3f}" if x is not None and math.isfinite(x) else "n/a"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_table(out)
     if args.json is not None:
         try:
-            args.json.write_text(json.dumps(_finite(out), indent=1, allow_nan=False))
+            args.json.write_text(json.dumps(out, indent=1, allow_nan=False))
         except OSError as exc:
             print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
             return 1

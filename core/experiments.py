@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Callable
 
 from core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
-from core.sweep import Progress, Sweep, SweepResult, run_sweep
+from core.sweep import Progress, Sweep, SweepResult, run_sweep, strict_json
 from core.verdicts import (
     REGULARIZERS,
     Verdict,
@@ -202,11 +202,11 @@ class ExperimentResult:
 
     def to_json(self) -> dict[str, Any]:
         e = EXPERIMENTS[self.experiment]
-        return {
+        return strict_json({
             "experiment": e.key, "title": e.title, "source": e.source, "claim": e.claim,
             "config": self.settings.to_json(), **self.sweep.to_json(), "summary": self.rows,
             "verdict": None if self.verdict is None else self.verdict.to_json(),
-        }
+        })
 
 
 def total_steps(key: str, settings: Settings) -> int:

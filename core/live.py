@@ -109,7 +109,7 @@ class LiveRunner:
 
     # -- the thread ----------------------------------------------------------------------------
     def _loop(self) -> None:
-        _name_os_thread(OS_THREAD_NAME)
+        name_os_thread(OS_THREAD_NAME)
         try:
             self._serve()
         except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
@@ -282,7 +282,7 @@ def _thin(series: list[float]) -> list[float]:
     return thinned
 
 
-def _name_os_thread(name: str) -> None:
+def name_os_thread(name: str) -> None:
     """Name the calling OS thread (Linux), so a trainer can be seen from outside the process."""
     try:
         import ctypes  # noqa: PLC0415

@@ -129,8 +129,19 @@ class SweepResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"members": self.members, "elapsed_s": round(self.elapsed, 3), "cancelled": self.cancelled,
-                "device": self.device, **self.extra}
+        return strict_json({"members": self.members, "elapsed_s": round(self.elapsed, 3),
+                            "cancelled": self.cancelled, "device": self.device, **self.extra})
+
+
+def strict_json(value: Any) -> Any:
+    """NaN and infinities (a diverged member, a one-seed error bar) become None: valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 class _Stack:

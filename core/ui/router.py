@@ -36,7 +36,7 @@ def run_router() -> None:
         _run.active = False
 
 
-KEPT_PREFIXES = ("playground.", "mechanism.")
+KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.")
 BUTTON_SUFFIX = ".button"
 """Every button key ends with this: buttons hold no value, and Streamlit refuses to have one set."""
 

@@ -1,0 +1,230 @@
+"""Lesson 3's page parts: pick an experiment, set it up, run it in the background, show the verdict.
+
+Finished results are plain data and depend only on (experiment, settings): equal settings
+give equal runs on the CPU. They are kept in a small process-wide cache, so when a class
+opens the page with the defaults, one student pays for the run and the others see it at once.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+import streamlit as st
+
+from core import viz_sweep
+from core.background import BackgroundExperiment
+from core.config import DATASETS, DIGITS_SIZE, ConfigError
+from core.experiments import EXPERIMENTS, ExperimentResult, Settings, total_steps
+from core.ui.session import session_lease
+from core.verdicts import FAILS, HOLDS
+
+NS = "overfitting."
+JOB = NS + "job"
+TICK_SECONDS = 0.5
+RATE_OPTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+SIZE_OPTIONS = (20, 40, 80, 160, 320, 640, 1000, 1280)
+STATUS_ICON = {HOLDS: "✅", FAILS: "❌"}
+_CACHE: OrderedDict[str, ExperimentResult] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 32
+
+
+def _cache_key(key: str, settings: Settings) -> str:
+    return json.dumps([key, settings.to_json()], sort_keys=True)
+
+
+def _cached(key: str, settings: Settings) -> ExperimentResult | None:
+    with _CACHE_LOCK:
+        return _CACHE.get(_cache_key(key, settings))
+
+
+def _remember(result: ExperimentResult) -> None:
+    with _CACHE_LOCK:
+        _CACHE[_cache_key(result.experiment, result.settings)] = result
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+# -- choosing --------------------------------------------------------------------------------
+def pick_experiment() -> str:
+    """The experiment picker; ``?experiment=fig10`` in the link opens that one."""
+    keys = list(EXPERIMENTS)
+    widget = NS + "experiment"
+    if widget not in st.session_state:
+        wanted = st.query_params.get("experiment", keys[0])
+        if wanted not in EXPERIMENTS:
+            st.warning(f"The link asks for experiment {wanted!r}, which does not exist; showing "
+                       f"{EXPERIMENTS[keys[0]].source} instead. Known: {', '.join(keys)}.")
+            wanted = keys[0]
+        st.session_state[widget] = wanted
+    key = st.radio(
+        "Experiment", keys, key=widget, horizontal=True,
+        format_func=lambda k: EXPERIMENTS[k].source.replace("Srivastava et al. 2014, ", ""),
+        help="Each reproduces one published result on small networks you can train here.",
+    )
+    st.query_params["experiment"] = key
+    return key
+
+
+def _seed_widgets(key: str, defaults: Settings) -> None:
+    values = {
+        "dataset": defaults.dataset, "noise": defaults.noise, "n_train": defaults.n_train,
+        "width": defaults.hidden[0], "layers": len(defaults.hidden), "seeds": defaults.seeds,
+        "length": defaults.steps if defaults.steps is not None else defaults.epochs,
+        "rates": list(defaults.rates), "sizes": list(defaults.sizes), "p": defaults.p,
+    }
+    for name, value in values.items():
+        st.session_state.setdefault(f"{NS}{key}.{name}", value)
+
+
+def settings_form(key: str) -> Settings | None:
+    """The experiment's settings, or None (with a message) when they do not make a valid run."""
+    e = EXPERIMENTS[key]
+    d = e.defaults
+    _seed_widgets(key, d)
+    k = f"{NS}{key}."
+    with st.expander("Settings (change them and run again)", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        dataset = c1.selectbox("Dataset", DATASETS, key=k + "dataset",
+                               help="The 2-D sets of the Playground, or the 8x8 digits that ship with scikit-learn "
+                                    "(64 pixels, 10 classes; noise is pixel noise there).")
+        noise = c1.slider("Noise", 0.0, 1.0, step=0.05, key=k + "noise",
+                          help="More noise: more to overfit to, and a larger gain from regularizing.")
+        n_train = d.n_train
+        if "sizes" in e.uses:
+            sizes = c1.multiselect("Training-set sizes", SIZE_OPTIONS, key=k + "sizes",
+                                   help="One point on the x-axis each; at least three.")
+        else:
+            sizes = d.sizes
+            n_train = c1.slider("Training points", 20, 1000, step=10, key=k + "n_train",
+                                help="Few points and a big network overfit the most.")
+        width = c2.slider("Hidden width", 8, 256, step=8, key=k + "width",
+                          help="Units per hidden layer" + (" (the fixed-n side; the other is widened to "
+                                                           "n/(1−p), at most 256)" if key == "fig9b" else ""))
+        layers = c2.slider("Hidden layers", 1, 3, key=k + "layers", help="Dropout follows every hidden layer.")
+        if "rates" in e.uses:
+            rates = c2.multiselect("Dropout rates p", RATE_OPTIONS, key=k + "rates",
+                                   help="Drop probabilities to train at; at least three.")
+        else:
+            rates = d.rates
+        p = d.p
+        if "p" in e.uses:
+            p = c2.slider("p of the dropout side", 0.05, 0.9, step=0.05, key=k + "p",
+                          help="The drop probability after each hidden layer, for the runs with dropout.")
+        seeds = c3.slider("Seeds", 1, 10, key=k + "seeds",
+                          help="Each seed changes the data, the initial weights and the masks. The verdict "
+                               "compares settings seed by seed, and needs 2 or more for error bars.")
+        length_label = "Steps" if d.steps is not None else "Epochs"
+        length = c3.number_input(length_label, 10, 5000, step=50, key=k + "length",
+                                 help="Steps: minibatch updates, the same for every training-set size. "
+                                      if d.steps is not None else "Passes over the training set.")
+    try:
+        largest = max([*sizes, n_train]) if "sizes" in e.uses else n_train
+        n_val = min(d.n_val, DIGITS_SIZE - largest) if dataset == "digits" else d.n_val
+        if n_val < 20:
+            raise ConfigError(f"digits has {DIGITS_SIZE} images: with {largest} for training too few are left to "
+                              "validate on; use at most 1,700 training points")
+        if ("rates" in e.uses and len(rates) < 3) or ("sizes" in e.uses and len(sizes) < 3):
+            raise ConfigError("pick at least three values: a curve needs its two ends and a middle")
+        return replace(
+            d, dataset=dataset, noise=float(noise), n_train=int(n_train), n_val=n_val, hidden=(int(width),) * layers,
+            seeds=int(seeds), rates=tuple(sorted(rates)), sizes=tuple(sorted(sizes)), p=float(p),
+            **({"steps": int(length)} if d.steps is not None else {"epochs": int(length)}),
+        )
+    except ConfigError as exc:
+        st.error(f"These settings do not make a valid run: {exc}")
+        return None
+
+
+# -- running ---------------------------------------------------------------------------------
+def _start(key: str, settings: Settings) -> None:
+    job = BackgroundExperiment(key, settings)
+    st.session_state[JOB] = job
+    session_lease().hold(JOB, job)
+
+
+def _cancel() -> None:
+    job: BackgroundExperiment | None = st.session_state.get(JOB)
+    if job is not None:
+        job.cancel()
+        st.session_state[NS + "notice"] = "Cancelled. Nothing was kept from that run."
+
+
+def _collect(job: BackgroundExperiment | None) -> None:
+    """Move a finished job's result into the cache (and its error or cancellation into a notice)."""
+    if job is None:
+        return
+    snap = job.snapshot()
+    if snap["state"] == "running":
+        return
+    st.session_state.pop(JOB, None)
+    if snap["state"] == "done":
+        _remember(snap["result"])
+    elif snap["state"] == "error":
+        st.session_state[NS + "notice"] = f"The run stopped with an error: {snap['error']}"
+
+
+def run_panel(key: str, settings: Settings | None) -> None:
+    """Claim, run and cancel buttons, live progress, then the figures and the verdict."""
+    e = EXPERIMENTS[key]
+    st.markdown(f"**{e.source}.** {e.claim}")
+    _collect(st.session_state.get(JOB))
+    notice = st.session_state.pop(NS + "notice", None)
+    if notice:
+        st.info(notice)
+    job: BackgroundExperiment | None = st.session_state.get(JOB)
+    if job is not None:
+        _progress(job)
+        return
+    if settings is None:
+        return
+    result = _cached(key, settings)
+    n_members = len(e.build(settings).members)
+    if result is None:
+        st.button(
+            f"▶ Run: {n_members} networks", key=NS + "run.button", type="primary", on_click=_start,
+            args=(key, settings),
+            help=f"Trains all {n_members} networks together as one batched model "
+                 f"({total_steps(key, settings):,} batched steps). Usually well under a minute.",
+        )
+        st.caption("Press Run to train. Results for settings that were already run on this server show at once.")
+        return
+    show_result(result)
+    c1, c2 = st.columns([1, 3])
+    c1.download_button("Download the data (JSON)", json.dumps(result.to_json(), indent=1),
+                       file_name=f"dropout-lab-{key}.json", mime="application/json", key=NS + "download.button",
+                       help="Every member's settings and final numbers, the summary and the verdict: what "
+                            f"`python -m core reproduce {key}` writes.")
+
+
+def _progress(job: BackgroundExperiment) -> None:
+    @st.fragment(run_every=TICK_SECONDS)
+    def _view() -> None:
+        snap = job.snapshot()
+        if snap["state"] != "running":
+            st.rerun()  # the whole page: draw the result, or the notice
+        eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
+        st.progress(snap["fraction"], text=f"Training {len(EXPERIMENTS[job.key].build(job.settings).members)} "
+                                           f"networks as one batched model: {100 * snap['fraction']:.0f} %, {eta}")
+        st.button("Cancel", key=NS + "cancel.button", on_click=_cancel, help="Stop this run; nothing is kept.")
+    _view()
+
+
+def show_result(result: ExperimentResult) -> None:
+    verdict = result.verdict
+    for fig in viz_sweep.figures(result):
+        st.plotly_chart(fig, key=f"{NS}fig.{fig.layout.uirevision}", config={"displayModeBar": False})
+    if verdict is None:
+        return
+    headline = {HOLDS: st.success, FAILS: st.error}.get(verdict.status, st.warning)
+    headline(f"**Verdict: the claim {verdict.status} here** ({verdict.summary.split(': ', 1)[1]}, "
+             f"{result.settings.seeds} seeds, {len(result.sweep.members)} networks in {result.sweep.elapsed:.1f} s)")
+    for check in verdict.checks:
+        st.markdown(f"- {STATUS_ICON.get(check.status, '❔')} **{check.status}**: {check.text}. {check.detail}.")
+    diverged = sum(r["diverged"] for r in result.rows)
+    if diverged:
+        st.warning(f"{diverged} of the networks diverged (their loss became too large or not a number) and are "
+                   "left out of the averages. Lower the learning rate or the dropout rate.")
+
