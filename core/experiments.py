@@ -213,6 +213,15 @@ def total_steps(key: str, settings: Settings) -> int:
     return EXPERIMENTS[key].build(settings).total_steps()
 
 
+def check_settings(key: str, settings: Settings) -> None:
+    """Refuse, before training, what the experiment's claim cannot be judged on."""
+    e = EXPERIMENTS[key]
+    if "rates" in e.uses and len(set(settings.rates)) < 3:
+        raise ConfigError(f"{e.source} needs at least three dropout rates (two ends and a middle)")
+    if "sizes" in e.uses and len(set(settings.sizes)) < 3:
+        raise ConfigError(f"{e.source} needs at least three training-set sizes (two ends and a middle)")
+
+
 def run_experiment(
     key: str, settings: Settings | None = None,
     progress: Callable[[Progress], None] | None = None, cancelled: Callable[[], bool] | None = None,
@@ -221,6 +230,7 @@ def run_experiment(
         raise ConfigError(f"unknown experiment {key!r}; choose one of {', '.join(EXPERIMENTS)}")
     e = EXPERIMENTS[key]
     settings = settings or e.defaults
+    check_settings(key, settings)
     result = run_sweep(e.build(settings), progress=progress, cancelled=cancelled)
     if result.cancelled:
         return ExperimentResult(key, settings, result, [], None)

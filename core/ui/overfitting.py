@@ -11,12 +11,13 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import replace
+from typing import Any
 import streamlit as st
 
 from core import viz_sweep
 from core.background import BackgroundExperiment
 from core.config import DATASETS, DIGITS_SIZE, ConfigError
-from core.experiments import EXPERIMENTS, ExperimentResult, Settings, total_steps
+from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings, total_steps
 from core.ui.session import session_lease
 from core.verdicts import FAILS, HOLDS
 
@@ -64,19 +65,64 @@ def pick_experiment() -> str:
         format_func=lambda k: EXPERIMENTS[k].source.replace("Srivastava et al. 2014, ", ""),
         help="Each reproduces one published result on small networks you can train here.",
     )
-    st.query_params["experiment"] = key
     return key
 
 
-def _seed_widgets(key: str, defaults: Settings) -> None:
-    values = {
-        "dataset": defaults.dataset, "noise": defaults.noise, "n_train": defaults.n_train,
-        "width": defaults.hidden[0], "layers": len(defaults.hidden), "seeds": defaults.seeds,
-        "length": defaults.steps if defaults.steps is not None else defaults.epochs,
-        "rates": list(defaults.rates), "sizes": list(defaults.sizes), "p": defaults.p,
+def _widget_values(s: Settings) -> dict[str, Any]:
+    return {
+        "dataset": s.dataset, "noise": s.noise, "n_train": s.n_train, "width": s.hidden[0], "layers": len(s.hidden),
+        "seeds": s.seeds, "length": s.steps if s.steps is not None else s.epochs,
+        "rates": list(s.rates), "sizes": list(s.sizes), "p": s.p,
     }
-    for name, value in values.items():
-        st.session_state.setdefault(f"{NS}{key}.{name}", value)
+
+
+def _from_link(name: str, raw: str, default: Any) -> Any:
+    """A value from the link, read as the type of ``default`` and checked against the widget's options."""
+    if isinstance(default, list):
+        kind, options = (float, RATE_OPTIONS) if name == "rates" else (int, SIZE_OPTIONS)
+        values = [kind(v) for v in raw.split(",") if v.strip()]
+        if not set(values) <= set(options):
+            raise ValueError(f"choose from {', '.join(f'{o:g}' for o in options)}")
+        return values
+    if name == "dataset":
+        if raw not in DATASETS:
+            raise ValueError(f"choose from {', '.join(DATASETS)}")
+        return raw
+    value = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+    lo, hi = LINK_RANGES[name]
+    if not lo <= value <= hi:
+        raise ValueError(f"must be in [{lo:g}, {hi:g}]")
+    return value
+
+
+LINK_RANGES = {"noise": (0, 1), "n_train": (20, 1000), "width": (8, 256), "layers": (1, 3), "seeds": (1, 10),
+               "length": (10, 5000), "p": (0.05, 0.9)}
+
+
+def _seed_widgets(key: str, defaults: Settings) -> None:
+    """Give each widget its default, or the link's value the first time the page opens."""
+    first_visit = f"{NS}{key}.seeds" not in st.session_state
+    for name, value in _widget_values(defaults).items():
+        widget = f"{NS}{key}.{name}"
+        if widget in st.session_state:
+            continue
+        raw = st.query_params.get(name) if first_visit and st.query_params.get("experiment") == key else None
+        if raw is not None:
+            try:
+                value = _from_link(name, raw, value)
+            except ValueError as exc:
+                st.warning(f"The link's {name}={raw!r} cannot be used ({exc}); using the default, {value}.")
+        st.session_state[widget] = value
+
+
+def _write_link(key: str) -> None:
+    """Keep the address bar a link to exactly this experiment and these settings."""
+    values = {"experiment": key}
+    for name in _widget_values(EXPERIMENTS[key].defaults):
+        value = st.session_state.get(f"{NS}{key}.{name}")
+        values[name] = ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}" \
+            if isinstance(value, (int, float)) else str(value)
+    st.query_params.from_dict(values)
 
 
 def settings_form(key: str) -> Settings | None:
@@ -120,19 +166,20 @@ def settings_form(key: str) -> Settings | None:
         length = c3.number_input(length_label, 10, 5000, step=50, key=k + "length",
                                  help="Steps: minibatch updates, the same for every training-set size. "
                                       if d.steps is not None else "Passes over the training set.")
+    _write_link(key)
     try:
         largest = max([*sizes, n_train]) if "sizes" in e.uses else n_train
         n_val = min(d.n_val, DIGITS_SIZE - largest) if dataset == "digits" else d.n_val
         if n_val < 20:
             raise ConfigError(f"digits has {DIGITS_SIZE} images: with {largest} for training too few are left to "
                               "validate on; use at most 1,700 training points")
-        if ("rates" in e.uses and len(rates) < 3) or ("sizes" in e.uses and len(sizes) < 3):
-            raise ConfigError("pick at least three values: a curve needs its two ends and a middle")
-        return replace(
+        settings = replace(
             d, dataset=dataset, noise=float(noise), n_train=int(n_train), n_val=n_val, hidden=(int(width),) * layers,
             seeds=int(seeds), rates=tuple(sorted(rates)), sizes=tuple(sorted(sizes)), p=float(p),
             **({"steps": int(length)} if d.steps is not None else {"epochs": int(length)}),
         )
+        check_settings(key, settings)
+        return settings
     except ConfigError as exc:
         st.error(f"These settings do not make a valid run: {exc}")
         return None
@@ -149,7 +196,6 @@ def _cancel() -> None:
     job: BackgroundExperiment | None = st.session_state.get(JOB)
     if job is not None:
         job.cancel()
-        st.session_state[NS + "notice"] = "Cancelled. Nothing was kept from that run."
 
 
 def _collect(job: BackgroundExperiment | None) -> None:
@@ -162,6 +208,8 @@ def _collect(job: BackgroundExperiment | None) -> None:
     st.session_state.pop(JOB, None)
     if snap["state"] == "done":
         _remember(snap["result"])
+    elif snap["state"] == "cancelled":
+        st.session_state[NS + "notice"] = "Cancelled. Nothing was kept from that run."
     elif snap["state"] == "error":
         st.session_state[NS + "notice"] = f"The run stopped with an error: {snap['error']}"
 

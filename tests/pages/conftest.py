@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.ui.controls import NS
+from core.ui.overfitting import JOB
 from core.ui.playground import RUNNER
 
 APP = "../../app.py"
@@ -15,13 +16,16 @@ def open_page():
     """Open the app (optionally on a page, with a preset); stop every runner it started afterwards."""
     apps: list[AppTest] = []
 
-    def _open(page: str | None = None, preset: str | None = None, query: dict | None = None, **state) -> AppTest:
+    def _open(page: str | None = None, preset: str | None = None, query: dict | None = None,
+              raw_state: dict | None = None, **state) -> AppTest:
         at = AppTest.from_file(APP, default_timeout=60)
         at.query_params.update(query or {})
         if preset:
             at.session_state[NS + "preset"] = preset
         for key, value in state.items():
             at.session_state[NS + key] = value
+        for key, value in (raw_state or {}).items():
+            at.session_state[key] = value
         at.run()
         if page:
             at.switch_page(page).run()
@@ -30,9 +34,10 @@ def open_page():
 
     yield _open
     for at in apps:
-        runner = at.session_state[RUNNER] if RUNNER in at.session_state else None
-        if runner is not None:
-            runner.close()
+        for key in (RUNNER, JOB):
+            held = at.session_state[key] if key in at.session_state else None
+            if held is not None:
+                held.close()
 
 
 def charts(at: AppTest) -> list[dict]:

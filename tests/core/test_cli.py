@@ -1,0 +1,76 @@
+"""``python -m core sweep`` and ``python -m core reproduce``: JSON out, one-line errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+MEMBER_KEYS = {"p", "n_train", "seed", "train_loss", "val_loss", "train_acc", "val_acc"}
+
+
+def test_sweep_command_writes_valid_json(tmp_path):
+    """As a user runs it: a subprocess, from the repository root."""
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "sweep", "--dataset", "circles", "--noise", "0.3", "--n-train", "40,60",
+         "--rates", "0,0.5", "--seeds", "2", "--epochs", "3", "--hidden", "16,16", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())  # strict JSON: no NaN
+    assert data["config"]["dataset"] == "circles" and data["config"]["hidden"] == [16, 16]
+    members = data["members"]
+    assert len(members) == 2 * 2 * 2
+    assert all(MEMBER_KEYS <= set(m) for m in members)
+    assert {(m["n_train"], m["p"], m["seed"]) for m in members} == {
+        (n, p, s) for n in (40, 60) for p in (0.0, 0.5) for s in (0, 1)}
+    assert all(0 <= m["val_acc"] <= 1 and m["train_loss"] > 0 for m in members)
+    assert "members in" in proc.stdout
+
+
+def test_sweep_curves_on_request(tmp_path):
+    out = tmp_path / "c.json"
+    assert main(["sweep", "--rates", "0.5", "--seeds", "1", "--epochs", "4", "--curves", "--quiet", "--json", str(out)]) == 0
+    curves = json.loads(out.read_text())["members"][0]["curves"]
+    assert len(curves["val_loss"]) == len(curves["epoch"]) >= 4
+
+
+def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["reproduce", "hinton", "--seeds", "2", "--epochs", "5", "--n-val", "100", "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["experiment"] == "hinton" and data["config"]["seeds"] == 2
+    assert data["verdict"]["status"] in ("holds", "unclear", "does not hold")
+    assert len(data["verdict"]["checks"]) == 2 and len(data["members"]) == 4
+    assert {r["label"] for r in data["summary"]} == {"dropout", "no dropout"}
+    assert "verdict:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["sweep", "--rates", "0,1.5"], "p_hidden must be in"),
+    (["sweep", "--rates", "x"], "comma-separated list of float"),
+    (["sweep", "--dataset", "mnist"], "dataset must be one of"),
+    (["sweep", "--seeds", "0"], "--seeds must be in"),
+    (["sweep", "--n-train", "5"], "n_train must be in"),
+    (["sweep", "--bogus"], "unrecognized arguments"),
+    (["reproduce", "fig99"], "invalid choice"),
+    (["reproduce", "fig9a", "--rates", "0,0.5"], "at least three dropout rates"),
+    (["reproduce", "fig10", "--dataset", "digits", "--sizes", "100,800,1500"], "1797 images"),
+    ([], "required"),
+])
+def test_bad_options_get_one_line_and_exit_2(argv, says, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and says in err, err
+    assert "Traceback" not in err
+
+
+def test_an_unwritable_json_path_is_one_line_too(capsys, tmp_path):
+    code = main(["sweep", "--rates", "0", "--seeds", "1", "--epochs", "1", "--quiet",
+                 "--json", str(tmp_path / "missing" / "x.json")])
+    assert code == 1 and capsys.readouterr().err.startswith("error: cannot write")

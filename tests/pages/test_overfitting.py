@@ -1,0 +1,94 @@
+"""Lesson 3's page, headless: a tiny preset runs to a verdict; cancel; bad links and settings."""
+import time
+
+from core.ui.overfitting import JOB, NS
+from tests.pages.conftest import charts
+
+PAGE = "pages/03_overfitting.py"
+
+
+def tiny(key: str, **extra) -> dict:
+    """Widget values for a run of a second or two."""
+    return {f"{NS}{key}.{name}": value for name, value in
+            {"seeds": 2, "length": 20, "width": 16, "layers": 1, **extra}.items()}
+
+
+def problems(at) -> list[str]:
+    """Error messages other than a verdict that does not hold (which is shown in red too)."""
+    return [e.value for e in at.error if not e.value.startswith("**Verdict")]
+
+
+def run_to_end(at, timeout: float = 60):
+    next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
+    job = at.session_state[JOB]
+    deadline = time.monotonic() + timeout
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.alive, "the run did not finish"
+    return at.run()
+
+
+def test_a_tiny_run_shows_its_figure_and_a_verdict(open_page):
+    at = open_page(PAGE, raw_state=tiny("fig9a", rates=[0.0, 0.5, 0.9]))
+    assert not at.exception
+    assert "U-shaped" in " ".join(m.value for m in at.markdown)
+    at = run_to_end(at)
+    assert not at.exception and not problems(at)
+    verdicts = [e.value for e in (*at.success, *at.warning, *at.error) if "Verdict" in e.value]
+    assert len(verdicts) == 1 and "2 seeds" in verdicts[0]
+    fig = charts(at)[0]
+    assert fig["data"][0]["x"] == [0.0, 0.5, 0.9] and len(fig["data"]) == 2  # validation and training error
+    statuses = ("**holds**", "**unclear**", "**does not hold**")
+    checks = [m.value for m in at.markdown if m.value.startswith("- ") and any(s in m.value for s in statuses)]
+    assert len(checks) == 3 and all("over 2 seeds" in c for c in checks)
+    assert any(b.label.startswith("Download") for b in at.get("download_button"))
+
+
+def test_every_experiment_runs_on_the_page(open_page):
+    at = open_page(PAGE, raw_state={**tiny("fig9a", rates=[0.0, 0.5, 0.9])})
+    for key, n_charts in (("fig9b", 1), ("fig10", 2), ("hinton", 1), ("table9", 1)):
+        for name, value in tiny(key, sizes=[20, 40, 80]).items():
+            at.session_state[name] = value
+        at.radio(key=NS + "experiment").set_value(key).run()
+        at = run_to_end(at)
+        assert not at.exception and not problems(at), key
+        assert len(charts(at)) == n_charts, key
+        assert at.query_params["experiment"] == key
+
+
+def test_cancel_stops_the_run_and_says_so(open_page):
+    at = open_page(PAGE, raw_state=tiny("fig9a", length=5000, width=128, rates=[0.0, 0.5, 0.9]))
+    next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
+    job = at.session_state[JOB]
+    assert job.alive
+    at.button(key=NS + "cancel.button").click().run()
+    deadline = time.monotonic() + 5
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.alive
+    at.run()
+    assert any("Cancelled" in i.value for i in at.info)
+    assert not charts(at) and any(b.label.startswith("▶ Run") for b in at.button)
+
+
+def test_a_link_opens_an_experiment_with_its_settings(open_page):
+    at = open_page(PAGE, query={"experiment": "fig10", "seeds": "3", "sizes": "20,80,320"})
+    assert at.radio(key=NS + "experiment").value == "fig10"
+    assert at.session_state[NS + "fig10.seeds"] == 3 and at.session_state[NS + "fig10.sizes"] == [20, 80, 320]
+    assert not at.warning
+
+
+def test_bad_links_are_explained_not_fatal(open_page):
+    at = open_page(PAGE, query={"experiment": "fig99"})
+    assert not at.exception and "fig99" in at.warning[0].value
+    at = open_page(PAGE, query={"experiment": "fig9a", "seeds": "many", "rates": "0,0.55"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "seeds='many'" in warnings and "rates='0,0.55'" in warnings
+    assert at.session_state[NS + "fig9a.seeds"] == 5  # the default
+
+
+def test_settings_that_cannot_be_judged_are_refused_before_training(open_page):
+    at = open_page(PAGE, raw_state=tiny("fig9a", rates=[0.0, 0.5]))
+    assert "at least three dropout rates" in at.error[0].value
+    assert not any(b.label.startswith("▶ Run") for b in at.button)
