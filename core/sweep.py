@@ -286,6 +286,7 @@ def run_sweep(
     for n_train, indices in groups.items():
         stack = _Stack([sweep.members[i] for i in indices], device)
         steps = sweep.steps_for(n_train)
+        steps_per_epoch = math.ceil(n_train / stack.batch_size)
         checkpoints = _checkpoints(steps, sweep.curve_points)
         curves: list[dict[str, list[float]]] = [{"step": [], "epoch": [], **{m: [] for m in METRICS}} for _ in indices]
         for s in range(1, steps + 1):
@@ -294,7 +295,7 @@ def run_sweep(
             if s in checkpoints or s == steps:
                 for curve, metrics in zip(curves, stack.evaluate()):
                     curve["step"].append(s)
-                    curve["epoch"].append(round(s * stack.batch_size / n_train, 3) if sweep.steps else stack.epoch)
+                    curve["epoch"].append(round(s / steps_per_epoch, 3))
                     for key in METRICS:
                         curve[key].append(metrics[key])
             now = time.perf_counter()

@@ -267,7 +267,9 @@ def show_result(result: ExperimentResult) -> None:
     if verdict is None:
         return
     headline = {HOLDS: st.success, FAILS: st.error}.get(verdict.status, st.warning)
-    headline(f"**Verdict: the claim {verdict.status} here** ({verdict.summary.split(': ', 1)[1]}, "
+    words = {HOLDS: "the claim holds here", FAILS: "the claim does not hold here"}.get(
+        verdict.status, "unclear here: some differences are within their error bars (more seeds may settle them)")
+    headline(f"**Verdict: {words}** ({verdict.summary.split(': ', 1)[1]}, "
              f"{result.settings.seeds} seeds, {len(result.sweep.members)} networks in {result.sweep.elapsed:.1f} s)")
     for check in verdict.checks:
         st.markdown(f"- {STATUS_ICON.get(check.status, '❔')} **{check.status}**: {check.text}. {check.detail}.")

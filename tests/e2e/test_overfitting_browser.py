@@ -1,0 +1,38 @@
+"""Lesson 3 in a real browser: a shared link runs an experiment to a verdict; a long run is cancelled."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+FIRST_LOAD_TIMEOUT_MS = 90_000  # a fresh server imports torch first
+
+
+def test_a_link_runs_an_experiment_to_its_verdict(app_server, page: Page, artifacts):
+    page.goto(app_server.base_url + "/overfitting?experiment=hinton&seeds=3&length=40&width=32&layers=1")
+    run = page.get_by_role("button", name=re.compile(r"Run: 6 networks"))
+    expect(run).to_be_visible(timeout=FIRST_LOAD_TIMEOUT_MS)
+    run.click()
+    expect(page.get_by_text(re.compile(r"Verdict: (the claim|unclear)"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"over 3 seeds")).first).to_be_visible()
+    # The chart really holds the training curves: 2 runs x 2 losses, each with its band.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => (p.data || []).length === 8)",
+        timeout=20_000,
+    )
+    expect(page.get_by_role("button", name="Download the data (JSON)")).to_be_visible()
+    page.screenshot(path=str(artifacts / "overfitting-verdict.png"), full_page=True)
+
+
+def test_a_long_run_shows_progress_and_can_be_cancelled(app_server, page: Page, artifacts):
+    page.goto(app_server.base_url + "/overfitting?experiment=fig9a&seeds=10&length=5000&width=128&layers=2")
+    page.get_by_role("button", name=re.compile(r"Run: \d+ networks")).click(timeout=FIRST_LOAD_TIMEOUT_MS)
+    expect(page.get_by_text(re.compile(r"networks as one batched model: \d+ %, about \d+ s left"))).to_be_visible(
+        timeout=30_000)
+    page.screenshot(path=str(artifacts / "overfitting-progress.png"))
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("button", name=re.compile(r"Run: \d+ networks"))).to_be_visible()
