@@ -4,8 +4,10 @@ Both sides train the same 10 MLPs (2 -> 128 -> 128 -> 2, ReLU, p = 0, 0.1, ..., 
 each hidden layer) on the same data, for the same number of minibatch steps, and evaluate
 each model once at the end. The baseline is the textbook loop of ``bench_trainer.py``
 (``DataLoader``, ``nn.Sequential`` + ``nn.Dropout``, default Adam, torch's default threads),
-run for one model after another. For context, a third row trains the 10 models one after
-another with our single-model ``Trainer``.
+run for one model after another, with torch's default thread count (what a tutorial gets)
+and again with one thread (the fairer baseline on a busy 2-core machine, where two OpenMP
+threads can collapse). For context, another row trains the 10 models one after another
+with our single-model ``Trainer``.
 
 Sides are interleaved A/B/A/B in one process; the median wall time per side is reported.
 Nothing asserts on absolute time.
@@ -79,7 +81,9 @@ def main() -> None:
     sweep = Sweep(tuple(cfgs))
     steps = sweep.total_steps()
     sides = (
-        ("textbook, one model after another", lambda: textbook(cfgs, device), default_threads),
+        (f"textbook, one model after another ({default_threads} threads)", lambda: textbook(cfgs, device),
+         default_threads),
+        ("textbook, one model after another (1 thread)", lambda: textbook(cfgs, device), 1),
         ("our Trainer, one model after another", lambda: sequential_ours(cfgs), 1),
         ("our batched sweep (core.sweep)", lambda: run_sweep(sweep), 1),
     )

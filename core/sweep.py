@@ -284,6 +284,8 @@ def run_sweep(
         groups.setdefault(cfg.data.n_train, []).append(i)
     last_report = start
     for n_train, indices in groups.items():
+        if cancelled is not None and cancelled():
+            return SweepResult([], time.perf_counter() - start, cancelled=True, device=str(device))
         stack = _Stack([sweep.members[i] for i in indices], device)
         steps = sweep.steps_for(n_train)
         steps_per_epoch = math.ceil(n_train / stack.batch_size)

@@ -100,7 +100,7 @@ def test_progress_is_reported_and_reaches_the_total():
 def test_cancelling_stops_the_sweep():
     calls = []
     result = run_sweep(Sweep((member(),)), cancelled=lambda: calls.append(1) or len(calls) > 2, report_every=0.0)
-    assert result.cancelled and result.members == [] and len(calls) == 3
+    assert result.cancelled and result.members == [] and len(calls) == 3  # before the group, then each step
 
 
 def test_fixed_steps_train_every_size_equally():

@@ -1,0 +1,91 @@
+import pytest
+
+from core.config import ConfigError
+from core.experiments import EXPERIMENTS, Settings, check_settings, pn_width, run_experiment, with_changes
+from core.lessons import load_lesson
+from core.verdicts import REGULARIZERS
+
+TINY = dict(seeds=2, epochs=4, hidden=(16,), n_val=100, rates=(0.0, 0.5, 0.9), sizes=(20, 40, 80))
+
+
+def tiny(key: str) -> Settings:
+    d = EXPERIMENTS[key].defaults
+    return with_changes(d, **TINY, **({"steps": 10} if d.steps is not None else {}))
+
+
+def test_every_experiment_has_its_section_in_the_lesson():
+    lesson = load_lesson("03_overfitting")
+    for e in EXPERIMENTS.values():
+        assert len(lesson.section(e.source)) > 200, e.key
+
+
+def test_fig9a_trains_every_rate_for_every_seed():
+    sweep = EXPERIMENTS["fig9a"].build(tiny("fig9a"))
+    assert sorted((m.model.p_hidden[0], m.data.seed) for m in sweep.members) == [
+        (p, s) for p in (0.0, 0.5, 0.9) for s in (0, 1)]
+
+
+def test_fig9b_widens_layers_to_keep_p_times_n():
+    assert pn_width(32, 0.0) == 32 and pn_width(32, 0.5) == 64 and pn_width(32, 0.9) == 256  # capped
+    sweep = EXPERIMENTS["fig9b"].build(with_changes(tiny("fig9b"), hidden=(24, 24)))
+    widths = {(label, m.model.p_hidden[0]): m.model.num_hiddens for label, m in zip(sweep.labels, sweep.members)}
+    assert widths[("fixed n", 0.9)] == (24, 24) and widths[("fixed p·n", 0.9)] == (240, 240)
+    assert widths[("fixed p·n", 0.5)] == (48, 48) and widths[("fixed p·n", 0.0)] == (24, 24)
+
+
+def test_fig10_gives_every_size_the_same_number_of_steps():
+    sweep = EXPERIMENTS["fig10"].build(tiny("fig10"))
+    assert {m.data.n_train for m in sweep.members} == {20, 40, 80}
+    assert {sweep.steps_for(n) for n in (20, 40, 80)} == {10}
+    assert sorted(set(sweep.labels)) == ["dropout", "no dropout"]
+
+
+def test_table9_sets_each_regularizer():
+    s = tiny("table9")
+    sweep = EXPERIMENTS["table9"].build(s)
+    got = {label: (m.model.p_hidden[0], m.train.weight_decay, m.train.max_norm)
+           for label, m in zip(sweep.labels, sweep.members)}
+    p, wd, c = s.p, s.weight_decay, s.max_norm
+    assert got == {"none": (0, 0, 0), "L2": (0, wd, 0), "max-norm": (0, 0, c), "dropout": (p, 0, 0),
+                   "dropout + max-norm": (p, 0, c), "dropout + L2": (p, wd, 0)}
+    assert tuple(got) == REGULARIZERS
+
+
+@pytest.mark.parametrize("key", list(EXPERIMENTS))
+def test_each_experiment_runs_summarizes_and_judges(key):
+    result = run_experiment(key, tiny(key))
+    assert result.verdict is not None and result.verdict.checks
+    assert all(row["seeds"] == 2 for row in result.rows)
+    data = result.to_json()
+    assert data["experiment"] == key and data["config"]["seeds"] == 2 and data["verdict"]["status"]
+
+
+def test_a_cancelled_experiment_has_no_verdict():
+    result = run_experiment("fig9a", tiny("fig9a"), cancelled=lambda: True)
+    assert result.sweep.cancelled and result.verdict is None and result.rows == []
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"seeds": 0}, "seeds must be in"),
+    ({"rates": (0.0, 1.0, 0.5)}, "drop probability"),
+    ({"dataset": "digits", "sizes": (20, 40, 1500)}, "1797 images"),
+    ({"hidden": (300,)}, "hidden width"),
+])
+def test_bad_settings_are_refused_with_a_sentence(changes, says):
+    with pytest.raises(ConfigError, match=says):
+        with_changes(Settings(), **changes)
+
+
+def test_claims_need_three_points():
+    with pytest.raises(ConfigError, match="three dropout rates"):
+        check_settings("fig9a", with_changes(Settings(), rates=(0.0, 0.5)))
+    with pytest.raises(ConfigError, match="three training-set sizes"):
+        check_settings("fig10", with_changes(Settings(), sizes=(20, 40, 40)))
+    check_settings("hinton", with_changes(Settings(), rates=(0.5,)))  # hinton does not use rates
+
+
+def test_settings_round_trip_through_json():
+    s = tiny("fig10")
+    assert Settings.from_json(s.to_json()) == s
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings.from_json({**s.to_json(), "colour": "red"})
