@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 
 from core.config import ConfigError
 from core.experiments import EXPERIMENTS, Settings, check_settings, pn_width, run_experiment, with_changes
 from core.lessons import load_lesson
-from core.verdicts import REGULARIZERS
+from core.verdicts import REGULARIZERS, gains
 
 TINY = dict(seeds=2, epochs=4, hidden=(16,), n_val=100, rates=(0.0, 0.5, 0.9), sizes=(20, 40, 80))
 
@@ -89,3 +90,37 @@ def test_settings_round_trip_through_json():
     assert Settings.from_json(s.to_json()) == s
     with pytest.raises(ConfigError, match="unknown setting"):
         Settings.from_json({**s.to_json(), "colour": "red"})
+
+
+# What lessons/03_overfitting.md says the defaults give ("What to notice"). Runs are seeded, so
+# these are exact on one machine; the tolerance only allows for another CPU's float rounding.
+LESSON_CLAIMS = {
+    "fig9a": ("holds", {(0.0,): 0.147, (0.4,): 0.123, (0.9,): 0.160}),
+    "fig9b": ("holds", {}),
+    "fig10": ("holds", {}),
+    "hinton": ("holds", {}),
+    "table9": ("unclear", {("dropout + max-norm",): 0.115, ("max-norm",): 0.117}),
+}
+
+
+@pytest.mark.parametrize("key", list(LESSON_CLAIMS))
+def test_the_lesson_reports_what_the_defaults_give(key):
+    status, errors = LESSON_CLAIMS[key]
+    result = run_experiment(key)
+    assert result.verdict.status == status
+    group_by = EXPERIMENTS[key].group_by
+    for row in result.rows:
+        wanted = errors.get(tuple(row[k] for k in group_by))
+        if wanted is not None:
+            assert row["val_err"] == pytest.approx(wanted, abs=0.006)
+    if key == "hinton":
+        loss = {r["label"]: (r["train_loss"], r["val_loss"]) for r in result.rows}
+        assert loss["dropout"] == pytest.approx((0.10, 0.60), abs=0.02)
+        assert loss["no dropout"] == pytest.approx((0.04, 1.24), abs=0.05)
+    if key == "fig10":
+        gain = {n: np.mean(list(g.values())) for n, g in gains(result.sweep.members).items()}
+        assert (gain[20], gain[80], gain[640]) == pytest.approx((-0.017, 0.024, -0.001), abs=0.006)
+    if key == "table9":  # lowest mean error, and the best method without dropout is within its error bar
+        best = min(result.rows, key=lambda r: r["val_err"])
+        assert best["label"] == "dropout + max-norm"
+        assert [c.status for c in result.verdict.checks] == ["unclear", "holds"]

@@ -1,6 +1,7 @@
 """Lesson 3's page, headless: a tiny preset runs to a verdict; cancel; bad links and settings."""
 import time
 
+from core.experiments import EXPERIMENTS
 from core.ui.overfitting import JOB, NS
 from tests.pages.conftest import charts
 
@@ -85,7 +86,7 @@ def test_bad_links_are_explained_not_fatal(open_page):
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "seeds='many'" in warnings and "rates='0,0.55'" in warnings
-    assert at.session_state[NS + "fig9a.seeds"] == 5  # the default
+    assert at.session_state[NS + "fig9a.seeds"] == EXPERIMENTS["fig9a"].defaults.seeds
 
 
 def test_settings_that_cannot_be_judged_are_refused_before_training(open_page):
