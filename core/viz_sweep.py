@@ -117,7 +117,7 @@ def regularizer_figure(result: ExperimentResult) -> go.Figure:
         "error_x": {"type": "data", "array": [0 if not np.isfinite(r["val_err_se"]) else 100 * r["val_err_se"]
                                               for r in rows], "visible": True},
         "marker": {"color": colors}, "hovertemplate": "%{y}: %{x:.1f} %<extra></extra>",
-        "text": [f"{100 * r['val_err']:.1f} %" for r in rows], "textposition": "inside",
+        "text": [f"{100 * r['val_err']:.1f} %" for r in rows], "textposition": "inside", "insidetextanchor": "start",
     }
     layout = base_layout("Validation error by regularizer (mean ± 1 se; blue = with dropout)", HEIGHT, "table9",
                          xaxis={"title": {"text": "validation error (%)"}, "rangemode": "tozero"}, showlegend=False)

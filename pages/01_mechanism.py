@@ -1,18 +1,14 @@
 """Lesson 1, the mechanism: one mask, why scale, keep vs drop, train/eval/MC, the two bugs, a quiz."""
 import streamlit as st
 
-from core.lessons import load_lesson
 from core.quiz import load_quiz
 from core.ui import mechanism
-from core.ui.lesson import show_sections
+from core.ui.lesson import lesson_header, show_sections
 from core.ui.router import ensure_routed
 
 ensure_routed()
 
-lesson = load_lesson("01_mechanism")
-st.title(f"{lesson.icon} {lesson.title}")
-st.caption(lesson.summary)
-show_sections(lesson, ["Intuition"], headers=False)
+lesson = lesson_header("01_mechanism", intuition_folded=False)
 mechanism.warm_up()
 
 mechanism.section(lesson, "One mask")

@@ -1,19 +1,14 @@
 """Playground: a small MLP trains live with dropout, next to the same network without it."""
 import streamlit as st
 
-from core.lessons import load_lesson
 from core.presets import PRESETS, preset
 from core.ui import controls, playground
-from core.ui.lesson import show_sections
+from core.ui.lesson import lesson_header, show_sections
 from core.ui.router import ensure_routed
 
 ensure_routed()
 
-lesson = load_lesson("02_playground")
-st.title(f"{lesson.icon} {lesson.title}")
-st.caption(lesson.summary)
-with st.expander("Intuition", expanded=False):
-    show_sections(lesson, ["Intuition"], headers=False)
+lesson = lesson_header("02_playground")
 
 controls.preset_picker(tuple(PRESETS), preset)
 settings = controls.sidebar_controls()

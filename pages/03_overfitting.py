@@ -1,18 +1,12 @@
 """Lesson 3, overfitting and the rate: the dropout papers' figures, reproduced live with verdicts."""
-import streamlit as st
 
-from core.lessons import load_lesson
 from core.ui import overfitting
-from core.ui.lesson import show_sections
+from core.ui.lesson import lesson_header, show_sections
 from core.ui.router import ensure_routed
 
 ensure_routed()
 
-lesson = load_lesson("03_overfitting")
-st.title(f"{lesson.icon} {lesson.title}")
-st.caption(lesson.summary)
-with st.expander("Intuition", expanded=False):
-    show_sections(lesson, ["Intuition"], headers=False)
+lesson = lesson_header("03_overfitting")
 
 key = overfitting.pick_experiment()
 settings = overfitting.settings_form(key)

@@ -118,7 +118,10 @@ def _seed_widgets(key: str, defaults: Settings) -> None:
 def _write_link(key: str) -> None:
     """Keep the address bar a link to exactly this experiment and these settings."""
     values = {"experiment": key}
+    uses = EXPERIMENTS[key].uses
     for name in _widget_values(EXPERIMENTS[key].defaults):
+        if name in ("rates", "sizes", "p") and name not in uses or name == "n_train" and "sizes" in uses:
+            continue  # not a setting of this experiment
         value = st.session_state.get(f"{NS}{key}.{name}")
         values[name] = ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}" \
             if isinstance(value, (int, float)) else str(value)
