@@ -197,3 +197,18 @@ def page(request, context):
         ARTIFACTS.mkdir(exist_ok=True)
         with contextlib.suppress(Exception):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+
+
+TRAINER_COMM = "dropout-trainer"  # core.live.OS_THREAD_NAME: live runners and sweeps alike
+
+
+def trainer_threads(pid: int) -> int:
+    """How many OS threads of process ``pid`` are named like a trainer thread."""
+    count = 0
+    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+        try:
+            name = comm.read_text().strip()
+        except OSError:  # the thread ended between listing and reading
+            continue
+        count += name == TRAINER_COMM
+    return count

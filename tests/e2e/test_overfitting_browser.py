@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import trainer_threads
 
 pytestmark = pytest.mark.e2e
 
@@ -36,3 +39,21 @@ def test_a_long_run_shows_progress_and_can_be_cancelled(app_server, page: Page, 
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
     expect(page.get_by_role("button", name=re.compile(r"Run: \d+ networks"))).to_be_visible()
+
+
+def test_closing_the_tab_stops_a_running_experiment(own_app_server, browser):
+    """The sweep thread is held by the session's lease, like the Playground's trainer."""
+    pid = own_app_server.pid
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(own_app_server.base_url + "/overfitting?experiment=fig9a&seeds=10&length=5000")
+        page.get_by_role("button", name=re.compile(r"Run: \d+ networks")).click(timeout=FIRST_LOAD_TIMEOUT_MS)
+        expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=30_000)
+        assert trainer_threads(pid) >= 1  # torch may start a helper thread that inherits the name
+    finally:
+        context.close()
+    deadline = time.monotonic() + 10
+    while trainer_threads(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert trainer_threads(pid) == 0, "the experiment kept training 10 s after its tab closed"

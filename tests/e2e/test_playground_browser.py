@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import trainer_threads
+
 pytestmark = pytest.mark.e2e
 
 FIRST_CHART_TIMEOUT_MS = 60_000  # the first page of a fresh server imports torch
 CHANGE_TIMEOUT_MS = 20_000
 LOSS_TITLE = "Cross-entropy loss"
 P_SLIDER = "Dropout p, hidden layer 1"
-TRAINER_COMM = "dropout-trainer"  # core.live.OS_THREAD_NAME
 
 # `findCharts(title)`: the visible Plotly graph divs whose title is `title`. Streamlit wraps
 # titles in <b>...</b> (sometimes twice), so tags are stripped; while a fragment reruns it
@@ -62,18 +63,6 @@ def wait_for_training(page: Page, min_points: int = 5) -> None:
         "gd.data.some((t) => / train$/.test(t.name || '') && nPoints(t.x) >= arg)",
         arg=min_points, timeout=FIRST_CHART_TIMEOUT_MS,
     )
-
-
-def trainer_threads(pid: int) -> int:
-    """How many OS threads of process ``pid`` are named like a trainer thread."""
-    count = 0
-    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
-        try:
-            name = comm.read_text().strip()
-        except OSError:  # the thread ended between listing and reading
-            continue
-        count += name == TRAINER_COMM
-    return count
 
 
 def full_screenshot(page: Page, path: Path) -> None:
