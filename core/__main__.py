@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> dict[str, Any]:
-    from core.sweep import Sweep, run_sweep  # noqa: PLC0415
+    from core.sweep import Sweep, run_sweep, strict_json  # noqa: PLC0415
 
     if not 1 <= args.seeds <= 20:
         raise ConfigError(f"--seeds must be in [1, 20], got {args.seeds}")
@@ -103,7 +103,7 @@ def _sweep(args: argparse.Namespace) -> dict[str, Any]:
     result = run_sweep(Sweep(tuple(members), steps=args.steps, curve_points=60 if args.curves else 0),
                        progress=_progress_printer(args.quiet))
     config = {k: v for k, v in vars(args).items() if k not in ("json", "quiet", "command")}
-    return {"command": "sweep", "config": config, **result.to_json()}
+    return {"command": "sweep", "config": strict_json(config), **result.to_json()}
 
 
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,6 +112,13 @@ def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     e = EXPERIMENTS[args.experiment]
     changes = {k: v for k, v in vars(args).items()
                if v is not None and k not in ("json", "quiet", "command", "experiment")}
+    specific = {"rates", "sizes", "p", "weight_decay", "max_norm"}
+    unused = sorted(k for k in changes if (k in specific and k not in e.uses) or (k == "n_train" and "sizes" in e.uses))
+    if unused:
+        options = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise UsageError(f"{options} {'is' if len(unused) == 1 else 'are'} not a setting of {e.key}")
+    if "epochs" in changes and "steps" not in changes:
+        changes["steps"] = None  # asked for epochs: do not keep a default step count
     settings = e.defaults.from_json({**e.defaults.to_json(), **changes})
     result = run_experiment(e.key, settings, progress=_progress_printer(args.quiet))
     return {"command": "reproduce", **result.to_json()}
@@ -164,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, MemoryError) as exc:  # e.g. out of memory for a very large sweep
+        first_line = (str(exc) or type(exc).__name__).splitlines()[0]
+        print(f"error: the sweep could not run: {first_line}", file=sys.stderr)
+        return 1
     if sys.stderr.isatty() and not args.quiet:
         print(file=sys.stderr)
     if not args.quiet:

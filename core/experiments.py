@@ -53,8 +53,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
-        object.__setattr__(self, "rates", tuple(float(p) for p in self.rates))
-        object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
+        # Sorted and without repeats: a repeated rate would count its seeds twice in the error bars.
+        object.__setattr__(self, "rates", tuple(sorted({float(p) for p in self.rates})))
+        object.__setattr__(self, "sizes", tuple(sorted({int(n) for n in self.sizes})))
         if not 1 <= self.seeds <= MAX_SEEDS:
             raise ConfigError(f"seeds must be in [1, {MAX_SEEDS}], got {self.seeds!r}")
         if not self.rates or not self.sizes:
@@ -62,15 +63,16 @@ class Settings:
         for p in (*self.rates, self.p):
             if not 0.0 <= p < 1.0:
                 raise ConfigError(f"a dropout rate p (drop probability) must be in [0, 1), got {p!r}")
-        # Everything else is checked by the run configs it builds (one of each kind here).
-        self.run_config(n_train=max(self.sizes), seed=0)
+        # Everything else is checked by the run configs it builds; the sizes, by check_settings
+        # for the experiments that use them.
         self.run_config(seed=self.seeds - 1)
 
     def run_config(self, *, p: float = 0.0, seed: int = 0, n_train: int | None = None,
                    hidden: tuple[int, ...] | None = None, weight_decay: float = 0.0, max_norm: float = 0.0) -> RunConfig:
-        hidden = hidden or self.hidden
+        hidden = self.hidden if hidden is None else hidden
+        n_train = self.n_train if n_train is None else n_train
         return RunConfig(
-            data=DataConfig(self.dataset, self.noise, n_train or self.n_train, self.n_val, seed),
+            data=DataConfig(self.dataset, self.noise, n_train, self.n_val, seed),
             model=ModelConfig(num_hiddens=hidden, p_hidden=(p,) * len(hidden)),
             train=TrainConfig(lr=self.lr, weight_decay=weight_decay, max_norm=max_norm, batch_size=self.batch_size,
                               max_epochs=self.epochs),
@@ -93,7 +95,7 @@ def _fig9a(s: Settings) -> Sweep:
     return Sweep(tuple(members), steps=s.steps)
 
 
-def pn_width(width: int, p: float) -> int:
+def kept_width(width: int, p: float) -> int:
     """The width that keeps the expected number of kept units, (1 - p) * width, at ``width``."""
     return min(256, round(width / (1.0 - p)))
 
@@ -104,8 +106,8 @@ def _fig9b(s: Settings) -> Sweep:
         for seed in range(s.seeds):
             members.append(s.run_config(p=p, seed=seed))
             labels.append("fixed n")
-            members.append(s.run_config(p=p, seed=seed, hidden=tuple(pn_width(w, p) for w in s.hidden)))
-            labels.append("fixed p·n")
+            members.append(s.run_config(p=p, seed=seed, hidden=tuple(kept_width(w, p) for w in s.hidden)))
+            labels.append("fixed (1−p)·n")
     return Sweep(tuple(members), tuple(labels), steps=s.steps)
 
 
@@ -167,10 +169,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
         Settings(), _fig9a, ("p",), judge_rate_u_shape, ("rates",),
     ),
     Experiment(
-        "fig9b", "Keeping p·n fixed", "Srivastava et al. 2014, Fig. 9b",
+        "fig9b", "Keeping (1 − p)·n fixed", "Srivastava et al. 2014, Fig. 9b",
         "Making the layers wider as p grows, so that (1 - p)·n units are kept on average, helps most at the "
         "high-p end, where a fixed-width network underfits.",
-        Settings(hidden=(32, 32), seeds=6, rates=(0.0, 0.5, 0.8, 0.9)), _fig9b, ("label", "p"), judge_fixed_pn, ("rates",),
+        Settings(hidden=(24, 24), seeds=6, rates=(0.0, 0.5, 0.8, 0.9)), _fig9b, ("label", "p"), judge_fixed_pn, ("rates",),
     ),
     Experiment(
         "fig10", "The gain from dropout vs training-set size", "Srivastava et al. 2014, Fig. 10",
@@ -185,8 +187,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.key: e for e in (
     ),
     Experiment(
         "table9", "A regularizer shoot-out", "Srivastava et al. 2014, Table 9",
-        "On the same data and seeds, dropout combined with max-norm gives the lowest validation error of: none, "
-        "L2, max-norm, dropout, dropout + max-norm, dropout + L2.",
+        "On the same data and seeds, dropout combined with max-norm gives the lowest validation error of the "
+        "regularizers compared: L2, max-norm, dropout + L2 and dropout + max-norm from the paper's table, plus "
+        "no regularizer and plain dropout as baselines.",
         Settings(), _table9, ("label",), judge_regularizers, ("p", "weight_decay", "max_norm"),
     ),
 )}
@@ -218,8 +221,11 @@ def check_settings(key: str, settings: Settings) -> None:
     e = EXPERIMENTS[key]
     if "rates" in e.uses and len(set(settings.rates)) < 3:
         raise ConfigError(f"{e.source} needs at least three dropout rates (two ends and a middle)")
-    if "sizes" in e.uses and len(set(settings.sizes)) < 3:
-        raise ConfigError(f"{e.source} needs at least three training-set sizes (two ends and a middle)")
+    if "sizes" in e.uses:
+        if len(set(settings.sizes)) < 3:
+            raise ConfigError(f"{e.source} needs at least three training-set sizes (two ends and a middle)")
+        for n in settings.sizes:
+            settings.run_config(n_train=n)  # each size must make a valid run (digits: n + n_val <= 1797)
 
 
 def run_experiment(

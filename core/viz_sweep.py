@@ -11,7 +11,7 @@ from core.verdicts import REGULARIZERS, gains, mean_se
 from core.viz import RUN_COLORS, base_layout
 
 PAPER_COLORS = {"dropout": RUN_COLORS[0], "no dropout": RUN_COLORS[1], "fixed n": RUN_COLORS[1],
-                "fixed p·n": RUN_COLORS[0], "": RUN_COLORS[0]}
+                "fixed (1−p)·n": RUN_COLORS[0], "": RUN_COLORS[0]}
 HEIGHT = 380
 
 
@@ -46,9 +46,9 @@ def rate_figure(result: ExperimentResult) -> go.Figure:
 
 
 def fixed_pn_figure(result: ExperimentResult) -> go.Figure:
-    """Fig. 9b: both series, fixed n and fixed p·n."""
+    """Fig. 9b: both series, fixed n and fixed (1−p)·n."""
     traces = []
-    for label in ("fixed n", "fixed p·n"):
+    for label in ("fixed n", "fixed (1−p)·n"):
         rows = sorted((r for r in result.rows if r["label"] == label), key=lambda r: r["p"])
         color = PAPER_COLORS[label]
         traces.append(_series(rows, "p", "val_err", f"{label}: validation", color))
@@ -93,8 +93,9 @@ def curves_figure(result: ExperimentResult) -> go.Figure:
         epochs = runs[0]["epoch"]
         for metric, dash in (("train_loss", "dot"), ("val_loss", "solid")):
             values = np.array([r[metric] for r in runs], dtype=float)
+            finite = np.isfinite(values).sum(axis=0)  # a diverged run counts for nothing
             mean = np.nanmean(values, axis=0)
-            se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1 else np.zeros_like(mean)
+            se = (np.nanstd(values, axis=0, ddof=1) / np.sqrt(finite)) if len(runs) > 1 else np.zeros_like(mean)
             name = f"{label}: {'training' if metric == 'train_loss' else 'validation'} loss"
             color = PAPER_COLORS[label]
             traces.append({"type": "scatter", "mode": "lines", "x": list(epochs) + list(epochs)[::-1],

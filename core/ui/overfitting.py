@@ -88,7 +88,11 @@ def _from_link(name: str, raw: str, default: Any) -> Any:
         if raw not in DATASETS:
             raise ValueError(f"choose from {', '.join(DATASETS)}")
         return raw
-    value = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+    value = float(raw)
+    if isinstance(default, int):
+        if not value.is_integer():  # also refuses inf and nan
+            raise ValueError("must be a whole number")
+        value = int(value)
     lo, hi = LINK_RANGES[name]
     if not lo <= value <= hi:
         raise ValueError(f"must be in [{lo:g}, {hi:g}]")
@@ -136,60 +140,75 @@ def settings_form(key: str) -> Settings | None:
     k = f"{NS}{key}."
     with st.expander("Settings (change them and run again)", expanded=False):
         c1, c2, c3 = st.columns(3)
-        dataset = c1.selectbox("Dataset", DATASETS, key=k + "dataset",
-                               help="The 2-D sets of the Playground, or the 8x8 digits that ship with scikit-learn "
-                                    "(64 pixels, 10 classes; noise is pixel noise there).")
-        noise = c1.slider("Noise", 0.0, 1.0, step=0.05, key=k + "noise",
-                          help="More noise: more to overfit to, and a larger gain from regularizing.")
-        n_train = d.n_train
+        c1.selectbox("Dataset", DATASETS, key=k + "dataset",
+                     help="The 2-D sets of the Playground, or the 8x8 digits that ship with scikit-learn "
+                          "(64 pixels, 10 classes; noise is pixel noise there).")
+        c1.slider("Noise", 0.0, 1.0, step=0.05, key=k + "noise",
+                  help="More noise: more to overfit to, and a larger gain from regularizing.")
         if "sizes" in e.uses:
-            sizes = c1.multiselect("Training-set sizes", SIZE_OPTIONS, key=k + "sizes",
-                                   help="One point on the x-axis each; at least three.")
+            c1.multiselect("Training-set sizes", SIZE_OPTIONS, key=k + "sizes",
+                           help="One point on the x-axis each; at least three.")
         else:
-            sizes = d.sizes
-            n_train = c1.slider("Training points", 20, 1000, step=10, key=k + "n_train",
-                                help="Few points and a big network overfit the most.")
-        width = c2.slider("Hidden width", 8, 256, step=8, key=k + "width",
-                          help="Units per hidden layer" + (" (the fixed-n side; the other is widened to "
-                                                           "n/(1−p), at most 256)" if key == "fig9b" else ""))
-        layers = c2.slider("Hidden layers", 1, 3, key=k + "layers", help="Dropout follows every hidden layer.")
+            c1.slider("Training points", 20, 1000, step=10, key=k + "n_train",
+                      help="Few points and a big network overfit the most.")
+        c2.slider("Hidden width", 8, 256, step=8, key=k + "width",
+                  help="Units per hidden layer" + (" (the fixed-n side; the other is widened to n/(1−p), at most "
+                                                   "256)" if key == "fig9b" else ""))
+        c2.slider("Hidden layers", 1, 3, key=k + "layers", help="Dropout follows every hidden layer.")
         if "rates" in e.uses:
-            rates = c2.multiselect("Dropout rates p", RATE_OPTIONS, key=k + "rates",
-                                   help="Drop probabilities to train at; at least three.")
-        else:
-            rates = d.rates
-        p = d.p
+            c2.multiselect("Dropout rates p", RATE_OPTIONS, key=k + "rates",
+                           help="Drop probabilities to train at; at least three.")
         if "p" in e.uses:
-            p = c2.slider("p of the dropout side", 0.05, 0.9, step=0.05, key=k + "p",
-                          help="The drop probability after each hidden layer, for the runs with dropout.")
-        seeds = c3.slider("Seeds", 1, 10, key=k + "seeds",
-                          help="Each seed changes the data, the initial weights and the masks. The verdict "
-                               "compares settings seed by seed, and needs 2 or more for error bars.")
-        length_label = "Steps" if d.steps is not None else "Epochs"
-        length = c3.number_input(length_label, 10, 5000, step=50, key=k + "length",
-                                 help="Steps: minibatch updates, the same for every training-set size. "
-                                      if d.steps is not None else "Passes over the training set.")
+            c2.slider("p of the dropout side", 0.05, 0.9, step=0.05, key=k + "p",
+                      help="The drop probability after each hidden layer, for the runs with dropout.")
+        c3.slider("Seeds", 1, 10, key=k + "seeds",
+                  help="Each seed changes the data, the initial weights and the masks. The verdict compares "
+                       "settings seed by seed, and needs 2 or more for error bars.")
+        c3.number_input("Steps" if d.steps is not None else "Epochs", 10, 5000, step=50, key=k + "length",
+                        help="Minibatch updates, the same for every training-set size."
+                             if d.steps is not None else "Passes over the training set.")
     _write_link(key)
     try:
-        largest = max([*sizes, n_train]) if "sizes" in e.uses else n_train
-        n_val = min(d.n_val, DIGITS_SIZE - largest) if dataset == "digits" else d.n_val
-        if n_val < 20:
-            raise ConfigError(f"digits has {DIGITS_SIZE} images: with {largest} for training too few are left to "
-                              "validate on; use at most 1,700 training points")
-        settings = replace(
-            d, dataset=dataset, noise=float(noise), n_train=int(n_train), n_val=n_val, hidden=(int(width),) * layers,
-            seeds=int(seeds), rates=tuple(sorted(rates)), sizes=tuple(sorted(sizes)), p=float(p),
-            **({"steps": int(length)} if d.steps is not None else {"epochs": int(length)}),
-        )
-        check_settings(key, settings)
-        return settings
+        return read_settings(key)
     except ConfigError as exc:
         st.error(f"These settings do not make a valid run: {exc}")
         return None
 
 
+def read_settings(key: str) -> Settings:
+    """The experiment's settings from its widgets' values (raises ConfigError with a sentence).
+
+    Also what the Run button's callback calls, so a run uses the values as they are at the
+    click, including one typed into a number box that the click itself committed."""
+    e = EXPERIMENTS[key]
+    d = e.defaults
+    value = lambda name: st.session_state[f"{NS}{key}.{name}"]  # noqa: E731
+    sizes = tuple(value("sizes")) if "sizes" in e.uses else d.sizes
+    n_train = d.n_train if "sizes" in e.uses else int(value("n_train"))
+    largest = max((*sizes, n_train)) if "sizes" in e.uses else n_train
+    n_val = min(d.n_val, DIGITS_SIZE - largest) if value("dataset") == "digits" else d.n_val
+    if n_val < 20:
+        raise ConfigError(f"digits has {DIGITS_SIZE} images: with {largest} for training too few are left to "
+                          "validate on; use at most 1,700 training points")
+    length = int(value("length"))
+    settings = replace(
+        d, dataset=value("dataset"), noise=float(value("noise")), n_train=n_train, n_val=n_val,
+        hidden=(int(value("width")),) * int(value("layers")), seeds=int(value("seeds")), sizes=sizes,
+        rates=tuple(value("rates")) if "rates" in e.uses else d.rates,
+        p=float(value("p")) if "p" in e.uses else d.p,
+        **({"steps": length} if d.steps is not None else {"epochs": length}),
+    )
+    check_settings(key, settings)
+    return settings
+
+
 # -- running ---------------------------------------------------------------------------------
-def _start(key: str, settings: Settings) -> None:
+def _start(key: str) -> None:
+    try:
+        settings = read_settings(key)
+    except ConfigError as exc:
+        st.session_state[NS + "notice"] = f"Not started: {exc}"
+        return
     job = BackgroundExperiment(key, settings)
     st.session_state[JOB] = job
     session_lease().hold(JOB, job)
@@ -211,6 +230,14 @@ def _collect(job: BackgroundExperiment | None) -> None:
     st.session_state.pop(JOB, None)
     if snap["state"] == "done":
         _remember(snap["result"])
+        try:
+            current = read_settings(job.key)
+        except (ConfigError, KeyError):
+            current = None
+        if current != job.settings:
+            st.session_state[NS + "notice"] = (
+                f"The {EXPERIMENTS[job.key].source} run finished, but its settings were changed while it ran. "
+                "Its result shows again if you set them back; press Run to train with the new ones.")
     elif snap["state"] == "cancelled":
         st.session_state[NS + "notice"] = "Cancelled. Nothing was kept from that run."
     elif snap["state"] == "error":
@@ -235,8 +262,7 @@ def run_panel(key: str, settings: Settings | None) -> None:
     n_members = len(e.build(settings).members)
     if result is None:
         st.button(
-            f"▶ Run: {n_members} networks", key=NS + "run.button", type="primary", on_click=_start,
-            args=(key, settings),
+            f"▶ Run: {n_members} networks", key=NS + "run.button", type="primary", on_click=_start, args=(key,),
             help=f"Trains all {n_members} networks together as one batched model "
                  f"({total_steps(key, settings):,} batched steps). Usually well under a minute.",
         )
@@ -257,7 +283,8 @@ def _progress(job: BackgroundExperiment) -> None:
         if snap["state"] != "running":
             st.rerun()  # the whole page: draw the result, or the notice
         eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
-        st.progress(snap["fraction"], text=f"Training {len(EXPERIMENTS[job.key].build(job.settings).members)} "
+        e = EXPERIMENTS[job.key]
+        st.progress(snap["fraction"], text=f"{e.source}: training {len(e.build(job.settings).members)} "
                                            f"networks as one batched model: {100 * snap['fraction']:.0f} %, {eta}")
         st.button("Cancel", key=NS + "cancel.button", on_click=_cancel, help="Stop this run; nothing is kept.")
     _view()

@@ -12,6 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MEMBER_KEYS = {"p", "n_train", "seed", "train_loss", "val_loss", "train_acc", "val_acc"}
 
 
+def reject(constant: str):
+    raise AssertionError(f"{constant} is not valid JSON")
+
+
 def test_sweep_command_writes_valid_json(tmp_path):
     """As a user runs it: a subprocess, from the repository root."""
     out = tmp_path / "sweep.json"
@@ -21,7 +25,7 @@ def test_sweep_command_writes_valid_json(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    data = json.loads(out.read_text())  # strict JSON: no NaN
+    data = json.loads(out.read_text(), parse_constant=reject)  # strict JSON: no NaN or Infinity
     assert data["config"]["dataset"] == "circles" and data["config"]["hidden"] == [16, 16]
     members = data["members"]
     assert len(members) == 2 * 2 * 2
@@ -43,7 +47,7 @@ def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
     out = tmp_path / "r.json"
     code = main(["reproduce", "hinton", "--seeds", "2", "--epochs", "5", "--n-val", "100", "--json", str(out)])
     assert code == 0
-    data = json.loads(out.read_text())
+    data = json.loads(out.read_text(), parse_constant=reject)
     assert data["experiment"] == "hinton" and data["config"]["seeds"] == 2
     assert data["verdict"]["status"] in ("holds", "unclear", "does not hold")
     assert len(data["verdict"]["checks"]) == 2 and len(data["members"]) == 4
@@ -61,6 +65,11 @@ def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
     (["reproduce", "fig99"], "invalid choice"),
     (["reproduce", "fig9a", "--rates", "0,0.5"], "at least three dropout rates"),
     (["reproduce", "fig10", "--dataset", "digits", "--sizes", "100,800,1500"], "1797 images"),
+    (["reproduce", "fig10", "--sizes", "0,40,80"], "n_train must be in"),
+    (["reproduce", "hinton", "--rates", "0,0.5,0.9"], "--rates is not a setting of hinton"),
+    (["reproduce", "fig10", "--n-train", "40", "--max-norm", "2"], "--max-norm, --n-train are not a setting"),
+    (["sweep", "--noise", "nan"], "noise must be in"),
+    (["sweep", "--hidden", "0"], "hidden width must be in"),
     ([], "required"),
 ])
 def test_bad_options_get_one_line_and_exit_2(argv, says, capsys):
@@ -74,3 +83,12 @@ def test_an_unwritable_json_path_is_one_line_too(capsys, tmp_path):
     code = main(["sweep", "--rates", "0", "--seeds", "1", "--epochs", "1", "--quiet",
                  "--json", str(tmp_path / "missing" / "x.json")])
     assert code == 1 and capsys.readouterr().err.startswith("error: cannot write")
+
+
+def test_reproduce_with_epochs_trains_epochs_even_where_the_default_is_steps(tmp_path):
+    out = tmp_path / "f.json"
+    argv = ["reproduce", "fig10", "--sizes", "20,40,80", "--seeds", "2", "--epochs", "3", "--quiet", "--json", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text(), parse_constant=reject)
+    assert data["config"]["steps"] is None
+    assert {m["n_train"]: m["steps"] for m in data["members"]} == {20: 2 * 3, 40: 3 * 3, 80: 5 * 3}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.config import ConfigError
-from core.experiments import EXPERIMENTS, Settings, check_settings, pn_width, run_experiment, with_changes
+from core.experiments import EXPERIMENTS, Settings, check_settings, kept_width, run_experiment, with_changes
 from core.lessons import load_lesson
 from core.verdicts import REGULARIZERS, gains
 
@@ -27,11 +27,11 @@ def test_fig9a_trains_every_rate_for_every_seed():
 
 
 def test_fig9b_widens_layers_to_keep_p_times_n():
-    assert pn_width(32, 0.0) == 32 and pn_width(32, 0.5) == 64 and pn_width(32, 0.9) == 256  # capped
+    assert kept_width(32, 0.0) == 32 and kept_width(32, 0.5) == 64 and kept_width(32, 0.9) == 256  # capped
     sweep = EXPERIMENTS["fig9b"].build(with_changes(tiny("fig9b"), hidden=(24, 24)))
     widths = {(label, m.model.p_hidden[0]): m.model.num_hiddens for label, m in zip(sweep.labels, sweep.members)}
-    assert widths[("fixed n", 0.9)] == (24, 24) and widths[("fixed p·n", 0.9)] == (240, 240)
-    assert widths[("fixed p·n", 0.5)] == (48, 48) and widths[("fixed p·n", 0.0)] == (24, 24)
+    assert widths[("fixed n", 0.9)] == (24, 24) and widths[("fixed (1−p)·n", 0.9)] == (240, 240)
+    assert widths[("fixed (1−p)·n", 0.5)] == (48, 48) and widths[("fixed (1−p)·n", 0.0)] == (24, 24)
 
 
 def test_fig10_gives_every_size_the_same_number_of_steps():
@@ -69,7 +69,6 @@ def test_a_cancelled_experiment_has_no_verdict():
 @pytest.mark.parametrize("changes, says", [
     ({"seeds": 0}, "seeds must be in"),
     ({"rates": (0.0, 1.0, 0.5)}, "drop probability"),
-    ({"dataset": "digits", "sizes": (20, 40, 1500)}, "1797 images"),
     ({"hidden": (300,)}, "hidden width"),
 ])
 def test_bad_settings_are_refused_with_a_sentence(changes, says):
@@ -83,6 +82,20 @@ def test_claims_need_three_points():
     with pytest.raises(ConfigError, match="three training-set sizes"):
         check_settings("fig10", with_changes(Settings(), sizes=(20, 40, 40)))
     check_settings("hinton", with_changes(Settings(), rates=(0.5,)))  # hinton does not use rates
+
+
+def test_sizes_are_checked_for_the_experiments_that_use_them():
+    digits = with_changes(Settings(), dataset="digits", n_val=500, sizes=(20, 40, 1500))
+    with pytest.raises(ConfigError, match="1797 images"):
+        check_settings("fig10", digits)
+    check_settings("hinton", digits)  # hinton never trains on those sizes
+    with pytest.raises(ConfigError, match="n_train must be in"):
+        check_settings("fig10", with_changes(Settings(), sizes=(0, 40, 80)))
+
+
+def test_repeated_rates_and_sizes_are_trained_once():
+    s = with_changes(Settings(), rates=(0.5, 0.0, 0.5, 0.9), sizes=(40, 40, 20, 80))
+    assert s.rates == (0.0, 0.5, 0.9) and s.sizes == (20, 40, 80)
 
 
 def test_settings_round_trip_through_json():
@@ -117,7 +130,13 @@ def test_the_lesson_reports_what_the_defaults_give(key):
         loss = {r["label"]: (r["train_loss"], r["val_loss"]) for r in result.rows}
         assert loss["dropout"] == pytest.approx((0.10, 0.60), abs=0.02)
         assert loss["no dropout"] == pytest.approx((0.04, 1.24), abs=0.05)
+    if key == "fig9b":  # the high-p end: validation then training error, fixed n minus widened
+        assert [c.difference for c in result.verdict.checks] == pytest.approx([0.093, 0.095], abs=0.006)
+    if key == "fig9a":
+        assert result.verdict.checks[0].detail.startswith("p=0 14.7 % vs middle 12.6 %")
     if key == "fig10":
+        twelve = run_experiment(key, with_changes(EXPERIMENTS[key].defaults, seeds=12)).verdict
+        assert [c.status for c in twelve.checks] == ["unclear", "holds"]  # the lesson's fragile end
         gain = {n: np.mean(list(g.values())) for n, g in gains(result.sweep.members).items()}
         assert (gain[20], gain[80], gain[640]) == pytest.approx((-0.017, 0.024, -0.001), abs=0.006)
     if key == "table9":  # lowest mean error, and the best method without dropout is within its error bar

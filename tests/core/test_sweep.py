@@ -45,6 +45,18 @@ def test_without_dropout_each_member_is_exactly_its_single_trainer_run():
         assert got["n_train"] == cfg.data.n_train and got["seed"] == cfg.data.seed
 
 
+def test_padding_and_other_optimizers_match_too():
+    """sigmoid(0) = 0.5, so a padded unit must be switched off after the activation; SGD with momentum."""
+    def sig(**kw):
+        cfg = member(**kw)
+        return replace(cfg, model=replace(cfg.model, activation="sigmoid"),
+                       train=replace(cfg.train, optimizer="sgd+momentum", lr=0.05))
+    members = [sig(seed=1), sig(seed=2, hidden=(8, 20), weight_decay=0.01, max_norm=1.0)]
+    for cfg, got in zip(members, run_sweep(Sweep(tuple(members))).members):
+        alone = trained_alone(cfg)
+        assert [got[k] for k in FINAL] == pytest.approx([alone[k] for k in FINAL], abs=2e-4)
+
+
 def test_max_norm_and_weight_decay_change_the_result():
     """The exact-match test above would pass vacuously if these were ignored on both sides."""
     plain, constrained, decayed = run_sweep(Sweep((member(), member(max_norm=0.5), member(weight_decay=0.05)))).members

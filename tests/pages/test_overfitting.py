@@ -87,9 +87,26 @@ def test_bad_links_are_explained_not_fatal(open_page):
     warnings = " ".join(w.value for w in at.warning)
     assert "seeds='many'" in warnings and "rates='0,0.55'" in warnings
     assert at.session_state[NS + "fig9a.seeds"] == EXPERIMENTS["fig9a"].defaults.seeds
+    at = open_page(PAGE, query={"experiment": "hinton", "seeds": "inf", "width": "2.5", "noise": "nan"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "seeds='inf'" in warnings and "width='2.5'" in warnings and "noise='nan'" in warnings
 
 
 def test_settings_that_cannot_be_judged_are_refused_before_training(open_page):
     at = open_page(PAGE, raw_state=tiny("fig9a", rates=[0.0, 0.5]))
     assert "at least three dropout rates" in at.error[0].value
     assert not any(b.label.startswith("▶ Run") for b in at.button)
+
+
+def test_a_result_for_settings_changed_mid_run_is_explained(open_page):
+    at = open_page(PAGE, query={"experiment": "hinton"}, raw_state=tiny("hinton", length=200))
+    next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
+    job = at.session_state[JOB]
+    at.session_state[NS + "hinton.seeds"] = 3  # changed while it trains
+    deadline = time.monotonic() + 60
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert any("settings were changed while it ran" in i.value for i in at.info)
+    assert any(b.label.startswith("▶ Run: 6 networks") for b in at.button)  # 3 seeds x 2
