@@ -119,7 +119,7 @@ def check_beats_each(text: str, winner: dict[int, float], others: dict[str, dict
 
 
 def inner_mean(tables: list[dict[int, float]]) -> dict[int, float]:
-    """Per seed, the mean over several settings (the seeds all of them have)."""
+    """Per seed, the mean over several settings (the seeds all of them have); NaN if any is NaN."""
     seeds = set.intersection(*(set(t) for t in tables)) if tables else set()
     return {s: float(np.mean([t[s] for t in tables])) for s in seeds}
 
@@ -198,9 +198,7 @@ def judge_fixed_pn(members: list[dict[str, Any]]) -> Verdict:
     rates = sorted({m["p"] for m in members})
     top = rates[-2:]  # the high-p end: the two highest rates, averaged per seed
     def mean_top(label: str, metric: str) -> dict[int, float]:
-        tables = [by_seed(members, metric, p=p, label=label) for p in top]
-        seeds = set.intersection(*(set(t) for t in tables))
-        return {s: float(np.mean([t[s] for t in tables])) for s in seeds}
+        return inner_mean([by_seed(members, metric, p=p, label=label) for p in top])
     where = " and ".join(f"{p:g}" for p in top)
     return combine([
         check_larger(f"at the high-p end (p = {where}), keeping (1−p)·n fixed gives a lower validation error than "

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
+
 import streamlit as st
 
 from core import viz_sweep
@@ -269,8 +270,7 @@ def run_panel(key: str, settings: Settings | None) -> None:
         st.caption("Press Run to train. Results for settings that were already run on this server show at once.")
         return
     show_result(result)
-    c1, c2 = st.columns([1, 3])
-    c1.download_button("Download the data (JSON)", json.dumps(result.to_json(), indent=1),
+    st.download_button("Download the data (JSON)", json.dumps(result.to_json(), indent=1),
                        file_name=f"dropout-lab-{key}.json", mime="application/json", key=NS + "download.button",
                        help="Every member's settings and final numbers, the summary and the verdict: what "
                             f"`python -m core reproduce {key}` writes.")
@@ -298,7 +298,8 @@ def show_result(result: ExperimentResult) -> None:
         return
     headline = {HOLDS: st.success, FAILS: st.error}.get(verdict.status, st.warning)
     words = {HOLDS: "the claim holds here", FAILS: "the claim does not hold here"}.get(
-        verdict.status, "unclear here: some differences are within their error bars (more seeds may settle them)")
+        verdict.status, "unclear here: some differences are no larger than noise could make them at this many "
+                        "seeds (more seeds may settle them, or there may be no effect)")
     headline(f"**Verdict: {words}** ({verdict.summary.split(': ', 1)[1]}, "
              f"{result.settings.seeds} seeds, {len(result.sweep.members)} networks in {result.sweep.elapsed:.1f} s)")
     for check in verdict.checks:
