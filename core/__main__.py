@@ -91,8 +91,8 @@ def _sweep(args: argparse.Namespace) -> dict[str, Any]:
     if not 1 <= args.seeds <= 20:
         raise ConfigError(f"--seeds must be in [1, 20], got {args.seeds}")
     members = []
-    for n in args.n_train:
-        for p in args.rates:
+    for n in sorted(set(args.n_train)):  # a repeat would only train the same network twice
+        for p in sorted(set(args.rates)):
             for seed in range(args.seeds):
                 members.append(RunConfig(
                     DataConfig(args.dataset, args.noise, n, args.n_val, seed),
