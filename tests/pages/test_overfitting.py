@@ -1,11 +1,22 @@
 """Lesson 3's page, headless: a tiny preset runs to a verdict; cancel; bad links and settings."""
 import time
 
+import pytest
+
 from core.experiments import EXPERIMENTS
+from core.ui import overfitting
 from core.ui.overfitting import JOB, NS
 from tests.pages.conftest import charts
 
 PAGE = "pages/03_overfitting.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_result_cache():
+    """Results are shared by the whole process (as on a server); each test starts without them."""
+    overfitting._CACHE.clear()
+    yield
+    overfitting._CACHE.clear()
 
 
 def tiny(key: str, **extra) -> dict:
@@ -110,3 +121,10 @@ def test_a_result_for_settings_changed_mid_run_is_explained(open_page):
     at.run()
     assert any("settings were changed while it ran" in i.value for i in at.info)
     assert any(b.label.startswith("▶ Run: 6 networks") for b in at.button)  # 3 seeds x 2
+
+
+def test_a_finished_result_is_shared_with_the_next_visitor(open_page):
+    first = run_to_end(open_page(PAGE, raw_state=tiny("fig9a", rates=[0.0, 0.5, 0.9])))
+    assert charts(first)
+    second = open_page(PAGE, raw_state=tiny("fig9a", rates=[0.0, 0.5, 0.9]))  # another session, same settings
+    assert charts(second) and not any(b.label.startswith("▶ Run") for b in second.button)
