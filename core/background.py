@@ -3,6 +3,9 @@
 The thread never touches Streamlit; the page reads ``snapshot()`` (plain data plus, once
 done, the ``ExperimentResult``) and calls ``cancel()``. Same thread names as the live
 runner's, so the OS and the tests see every training thread alike.
+
+``SharedRuns`` lets sessions that ask for the same run at the same time share it: when a
+class presses Run on the defaults together, the server trains them once, not thirty times.
 """
 from __future__ import annotations
 
@@ -78,3 +81,77 @@ class BackgroundExperiment:
         self._cancel.set()
         if timeout and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+
+class Watch:
+    """One session's handle on a run that other sessions asking for the same thing may share.
+
+    Cancelling or closing a watch detaches it; the run itself is cancelled only when its
+    last watcher lets go, so one student's Cancel never stops a classmate's run.
+    """
+
+    def __init__(self, registry: SharedRuns, token: str, job: BackgroundExperiment):
+        self._registry, self._token, self.job = registry, token, job
+        self.detached = False
+
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+    @property
+    def settings(self) -> Settings:
+        return self.job.settings
+
+    @property
+    def alive(self) -> bool:
+        return not self.detached and self.job.alive
+
+    @property
+    def watchers(self) -> int:
+        return self._registry.watchers(self._token)
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.job.snapshot()
+        if self.detached and snap["state"] == "running":
+            return {**snap, "state": "cancelled", "eta": None}
+        return snap
+
+    def cancel(self) -> None:
+        self.close(timeout=0)
+
+    def close(self, timeout: float = 2.0) -> None:
+        if not self.detached:
+            self.detached = True
+            self._registry.release(self._token, self.job, timeout)
+
+
+class SharedRuns:
+    """Runs in flight, keyed by what they compute: equal (experiment, settings) share one run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, tuple[BackgroundExperiment, int]] = {}
+
+    def watch(self, token: str, key: str, settings: Settings) -> Watch:
+        with self._lock:
+            job, count = self._runs.get(token, (None, 0))
+            # A run still training, or finished and not yet collected, is joined; anything else restarts.
+            if job is None or job.snapshot()["state"] not in ("running", "done"):
+                job, count = BackgroundExperiment(key, settings), 0
+            self._runs[token] = (job, count + 1)
+        return Watch(self, token, job)
+
+    def watchers(self, token: str) -> int:
+        with self._lock:
+            return self._runs.get(token, (None, 0))[1]
+
+    def release(self, token: str, job: BackgroundExperiment, timeout: float) -> None:
+        with self._lock:
+            current, count = self._runs.get(token, (None, 0))
+            if current is not job:
+                return  # an older run under the same token: already let go
+            if count > 1:
+                self._runs[token] = (job, count - 1)
+                return
+            del self._runs[token]
+        job.close(timeout)

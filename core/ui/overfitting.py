@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from core import viz_sweep
-from core.background import BackgroundExperiment
+from core.background import SharedRuns, Watch
 from core.config import DATASETS, DIGITS_SIZE, ConfigError
 from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings, total_steps
 from core.ui.session import session_lease
@@ -31,6 +31,7 @@ STATUS_ICON = {HOLDS: "✅", FAILS: "❌"}
 _CACHE: OrderedDict[str, ExperimentResult] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 32
+_IN_FLIGHT = SharedRuns()  # sessions asking for the same run at once share one
 
 
 def _cache_key(key: str, settings: Settings) -> str:
@@ -210,18 +211,18 @@ def _start(key: str) -> None:
     except ConfigError as exc:
         st.session_state[NS + "notice"] = f"Not started: {exc}"
         return
-    job = BackgroundExperiment(key, settings)
-    st.session_state[JOB] = job
-    session_lease().hold(JOB, job)
+    watch = _IN_FLIGHT.watch(_cache_key(key, settings), key, settings)
+    st.session_state[JOB] = watch
+    session_lease().hold(JOB, watch)
 
 
 def _cancel() -> None:
-    job: BackgroundExperiment | None = st.session_state.get(JOB)
+    job: Watch | None = st.session_state.get(JOB)
     if job is not None:
-        job.cancel()
+        job.cancel()  # this session lets go; the run stops unless another session waits for it
 
 
-def _collect(job: BackgroundExperiment | None) -> None:
+def _collect(job: Watch | None) -> None:
     """Move a finished job's result into the cache (and its error or cancellation into a notice)."""
     if job is None:
         return
@@ -229,6 +230,7 @@ def _collect(job: BackgroundExperiment | None) -> None:
     if snap["state"] == "running":
         return
     st.session_state.pop(JOB, None)
+    job.close(timeout=0)
     if snap["state"] == "done":
         _remember(snap["result"])
         try:
@@ -253,7 +255,7 @@ def run_panel(key: str, settings: Settings | None) -> None:
     notice = st.session_state.pop(NS + "notice", None)
     if notice:
         st.info(notice)
-    job: BackgroundExperiment | None = st.session_state.get(JOB)
+    job: Watch | None = st.session_state.get(JOB)
     if job is not None:
         _progress(job)
         return
@@ -276,7 +278,7 @@ def run_panel(key: str, settings: Settings | None) -> None:
                             f"`python -m core reproduce {key}` writes.")
 
 
-def _progress(job: BackgroundExperiment) -> None:
+def _progress(job: Watch) -> None:
     @st.fragment(run_every=TICK_SECONDS)
     def _view() -> None:
         snap = job.snapshot()
@@ -284,9 +286,12 @@ def _progress(job: BackgroundExperiment) -> None:
             st.rerun()  # the whole page: draw the result, or the notice
         eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
         e = EXPERIMENTS[job.key]
+        others = job.watchers - 1
+        shared = f" (shared with {others} other session{'s' * (others > 1)} that asked for it)" if others > 0 else ""
         st.progress(snap["fraction"], text=f"{e.source}: training {len(e.build(job.settings).members)} "
-                                           f"networks as one batched model: {100 * snap['fraction']:.0f} %, {eta}")
-        st.button("Cancel", key=NS + "cancel.button", on_click=_cancel, help="Stop this run; nothing is kept.")
+                                           f"networks as one batched model: {100 * snap['fraction']:.0f} %, {eta}{shared}")
+        st.button("Cancel", key=NS + "cancel.button", on_click=_cancel,
+                  help="Stop waiting for this run; nothing is kept. (A run other sessions asked for goes on for them.)")
     _view()
 
 

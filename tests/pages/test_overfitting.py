@@ -71,15 +71,15 @@ def test_every_experiment_runs_on_the_page(open_page):
 def test_cancel_stops_the_run_and_says_so(open_page):
     at = open_page(PAGE, raw_state=tiny("fig9a", length=5000, width=128, rates=[0.0, 0.5, 0.9]))
     next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
-    job = at.session_state[JOB]
+    job = at.session_state[JOB].job  # the run itself, under this session's handle
     assert job.alive
     at.button(key=NS + "cancel.button").click().run()
+    assert any("Cancelled" in i.value for i in at.info)
     deadline = time.monotonic() + 5
     while job.alive and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not job.alive
+    assert not job.alive  # nobody else waited for it, so it stopped
     at.run()
-    assert any("Cancelled" in i.value for i in at.info)
     assert not charts(at) and any(b.label.startswith("▶ Run") for b in at.button)
 
 
