@@ -57,3 +57,29 @@ def test_closing_the_tab_stops_a_running_experiment(own_app_server, browser):
     while trainer_threads(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert trainer_threads(pid) == 0, "the experiment kept training 10 s after its tab closed"
+
+
+def test_two_students_pressing_run_on_the_same_settings_share_one_run(app_server, browser):
+    url = app_server.base_url + "/overfitting?experiment=fig9a&seeds=4&length=3000&width=64&layers=1"
+    contexts = [browser.new_context(), browser.new_context()]  # two sessions, as two students
+    try:
+        pages = [c.new_page() for c in contexts]
+        for page in pages:
+            page.goto(url)
+            page.get_by_role("button", name=re.compile(r"Run: \d+ networks")).click(timeout=FIRST_LOAD_TIMEOUT_MS)
+        expect(pages[0].get_by_text(re.compile(r"shared with 1 other session"))).to_be_visible(timeout=15_000)
+        pages[0].get_by_role("button", name="Cancel").click()
+        expect(pages[0].get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+        # The other student's run goes on: its progress keeps climbing.
+        progress = pages[1].get_by_text(re.compile(r"networks as one batched model: \d+ %"))
+        percent = lambda: int(re.search(r"model: (\d+) %", progress.inner_text()).group(1))  # noqa: E731
+        before = percent()
+        deadline = time.monotonic() + 20
+        while percent() <= before and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert percent() > before, "the run stopped when the other student cancelled"
+        pages[1].get_by_role("button", name="Cancel").click()
+        expect(pages[1].get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+    finally:
+        for c in contexts:
+            c.close()
