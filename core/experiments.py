@@ -58,8 +58,6 @@ class Settings:
         object.__setattr__(self, "sizes", tuple(sorted({int(n) for n in self.sizes})))
         if not 1 <= self.seeds <= MAX_SEEDS:
             raise ConfigError(f"seeds must be in [1, {MAX_SEEDS}], got {self.seeds!r}")
-        if not self.rates or not self.sizes:
-            raise ConfigError("rates and sizes need at least one value each")
         for p in (*self.rates, self.p):
             if not 0.0 <= p < 1.0:
                 raise ConfigError(f"a dropout rate p (drop probability) must be in [0, 1), got {p!r}")
