@@ -213,6 +213,30 @@ def knockout_damage(model: nn.Module, X: torch.Tensor, y: torch.Tensor, layer: i
         return _knockout(model, h, y, layer)
 
 
+@contextmanager
+def knocked_out(model: nn.Module, layer: int, units: int | list[int]) -> Iterator[nn.Module]:
+    """Inside the block, the given unit(s) of hidden layer ``layer`` output 0 in every forward
+    pass (their activation, before dropout): for drawing a decision map or measuring accuracy
+    with a unit switched off. Training is untouched outside the block."""
+    _check_layer(model, layer)
+    off = [units] if isinstance(units, int) else list(units)
+    width = _layers(model)[layer][0].out_features
+    if any(not 0 <= u < width for u in off):
+        raise ValueError(f"unit must be in 0..{width - 1} for hidden layer {layer}, got {off}")
+    activation = _layers(model)[layer][-2]
+
+    def zero(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        output = output.clone()
+        output[..., off] = 0.0
+        return output
+
+    handle = activation.register_forward_hook(zero)
+    try:
+        yield model
+    finally:
+        handle.remove()
+
+
 # -- correlation ---------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Correlation:

@@ -14,6 +14,7 @@ from core.coadaptation import (
     correlation,
     first_layer_tiles,
     hidden_activations,
+    knocked_out,
     knockout_damage,
     measure,
     sparsity,
@@ -387,3 +388,24 @@ def test_dropout_lowers_the_largest_knockout_damage():
     se = diffs.std(ddof=1) / math.sqrt(len(diffs))
     assert diffs.mean() > t_critical(len(diffs)) * se, f"differences {np.round(diffs, 4)}"
 
+
+
+def test_knocked_out_switches_a_unit_off_only_inside_the_block():
+    trainer = Trainer(RunConfig(model=ModelConfig(num_hiddens=(12, 8), p_hidden=(0.5, 0.5)),
+                                train=TrainConfig(max_epochs=30)))
+    while not trainer.finished:
+        trainer.step()
+    model, X, y = trainer.model, trainer.X_val, trainer.y_val
+    damage = knockout_damage(model, X, y, layer=0)
+    unit = damage.worst_unit
+    before = trainer.evaluate()
+    with knocked_out(model, 0, unit):
+        during = trainer.evaluate()
+        assert torch.all(hidden_activations(model, X)[0][:, unit] == 0)
+    after = trainer.evaluate()
+    assert during["val_loss"] - before["val_loss"] == pytest.approx(damage.loss_increase[unit], abs=1e-5)
+    assert before["val_acc"] - during["val_acc"] == pytest.approx(damage.acc_drop[unit], abs=1e-6)
+    assert after == before  # the hook is gone
+    with pytest.raises(ValueError, match="unit must be in 0..11"):
+        with knocked_out(model, 0, 12):
+            pass
