@@ -1,4 +1,4 @@
-"""Lesson 3 in a real browser: a shared link runs an experiment to a verdict; a long run is cancelled."""
+"""Lesson 3 in a real browser: a link runs to a verdict; progress and cancel; tab close; two sessions share a run."""
 from __future__ import annotations
 
 import re
