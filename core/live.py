@@ -10,6 +10,8 @@ are stepped in lockstep: one step of A, then one of B.
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import queue
 import threading
 import time
@@ -17,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.coadaptation import knocked_out, measure
 from core.config import RunConfig
 from core.datasets import EXTENT, make_split
 from core.runtime import configure
@@ -32,7 +35,11 @@ OS_THREAD_NAME = "dropout-trainer"
 """The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
 MAX_CATCH_UP = 0.2
 """Seconds a paced run may fall behind its schedule before the schedule restarts."""
-COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "stop")
+COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "knockout",
+            "stop")
+STATS_INTERVAL = 0.5
+"""Seconds between two co-adaptation measurements of a run (each costs 5-10 ms per run, far
+too much to take at every 3-step epoch; see bench/bench_coadaptation.py)."""
 
 _GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
 _GRID_POINTS = np.stack(np.meshgrid(_GRID_AXIS, _GRID_AXIS), -1).reshape(-1, 2)
@@ -53,7 +60,11 @@ class LiveRunner:
         *,
         epochs_per_second: float | None = 30.0,
         publish_interval: float = 0.1,
+        coadaptation_layer: int | None = None,
     ):
+        """``coadaptation_layer`` (optional): measure that hidden layer's co-adaptation
+        statistics (knock-out damage, correlation, sparsity) about every ``STATS_INTERVAL``
+        seconds and publish them with each run's snapshot."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
         configure()
@@ -71,6 +82,14 @@ class LiveRunner:
         self._version = 0
         self._grid_step = [-1] * len(self._trainers)
         self._grids: list[np.ndarray | None] = [None] * len(self._trainers)
+        self._stats_layer = coadaptation_layer
+        if coadaptation_layer is not None and not 0 <= coadaptation_layer < len(cfg_a.model.num_hiddens):
+            raise ValueError(f"coadaptation_layer must be a hidden layer, 0..{len(cfg_a.model.num_hiddens) - 1}")
+        self._stats: list[dict[str, Any] | None] = [None] * len(self._trainers)
+        self._stats_series: list[dict[str, list[float]]] = [{} for _ in self._trainers]
+        self._stats_step = [-1] * len(self._trainers)
+        self._stats_at = [-math.inf] * len(self._trainers)
+        self._knockout: tuple[int, tuple[int, ...]] | None = None  # (layer, units) switched off in the views
         self._snapshot: dict[str, Any] = {}
         self._publish()
         self._thread = threading.Thread(target=self._loop, name="dropout-lab-trainer", daemon=True)
@@ -191,6 +210,10 @@ class LiveRunner:
             eps = args.get("epochs_per_second")
             self._epochs_per_second = None if eps is None else float(eps)
             return 0
+        if command == "knockout":
+            self._set_knockout(args.get("layer"), args.get("units"))
+            self._publish()
+            return 0
         targets = self._trainers if args.get("run") is None else [self._trainers[int(args["run"])]]
         try:
             for trainer in targets:
@@ -209,6 +232,21 @@ class LiveRunner:
             self._state, self._message = "playing", None  # more epochs after the end: carry on
         self._publish()
         return 0
+
+    def _set_knockout(self, layer: int | None, units: list[int] | None) -> None:
+        """Switch units of a hidden layer off in both runs' maps and validation numbers (not in training)."""
+        if layer is None or not units:
+            self._knockout = None
+        else:
+            try:
+                model = self._trainers[0].model
+                with knocked_out(model, int(layer), [int(u) for u in units]):
+                    pass  # validates the layer and the units
+            except (ValueError, TypeError) as exc:
+                self._message = f"ignored knockout: {exc}"
+                return
+            self._knockout = (int(layer), tuple(int(u) for u in units))
+        self._grid_step = [-1] * len(self._trainers)  # redraw the maps with the change
 
     def _step_all(self) -> None:
         for trainer in self._trainers:
@@ -252,8 +290,17 @@ class LiveRunner:
 
     def _run_snapshot(self, index: int, trainer: Trainer) -> dict[str, Any]:
         if self._grid_step[index] != trainer.step_count and trainer.diverged is None:
-            self._grids[index] = trainer.predict_proba(_GRID_POINTS).reshape(GRID_SIZE, GRID_SIZE)
+            with self._knocked_out(trainer):
+                self._grids[index] = trainer.predict_proba(_GRID_POINTS).reshape(GRID_SIZE, GRID_SIZE)
             self._grid_step[index] = trainer.step_count
+        extra: dict[str, Any] = {}
+        if self._stats_layer is not None:
+            extra["coadaptation"] = self._measure(index, trainer)
+        if self._knockout is not None and trainer.diverged is None:
+            with self._knocked_out(trainer):
+                knocked = trainer.evaluate()
+            extra["knockout"] = {"layer": self._knockout[0], "units": list(self._knockout[1]),
+                                 "val_loss": knocked["val_loss"], "val_acc": knocked["val_acc"]}
         masks = next(cb for cb in trainer.callbacks if isinstance(cb, MaskRecorder)).to_plain()
         return {
             "config": trainer.cfg.to_flat(),
@@ -268,7 +315,36 @@ class LiveRunner:
                 for linear in trainer.model.linears
             ],
             "grid": self._grids[index],
+            **extra,
         }
+
+    def _knocked_out(self, trainer: Trainer):
+        if self._knockout is None:
+            return contextlib.nullcontext()
+        return knocked_out(trainer.model, *self._knockout)
+
+    def _measure(self, index: int, trainer: Trainer) -> dict[str, Any] | None:
+        """The run's co-adaptation statistics, measured again at most every STATS_INTERVAL s."""
+        now = time.monotonic()
+        stale = self._stats_step[index] != trainer.step_count
+        due = now - self._stats_at[index] >= STATS_INTERVAL or self._state != "playing"
+        if stale and due and trainer.diverged is None:
+            snap = measure(trainer.model, trainer.X_val, trainer.y_val, self._stats_layer, trainer.epoch)
+            lead = snap.lead()
+            series = self._stats_series[index]
+            for key, value in {"epoch": trainer.epoch_float, **lead}.items():
+                series.setdefault(key, []).append(float(value))
+            self._stats[index] = {
+                "lead": lead,
+                "series": {k: _thin(v) for k, v in series.items()},
+                "loss_increase": snap.knockout.loss_increase, "acc_drop": snap.knockout.acc_drop,
+                "correlation": snap.correlation.ordered, "order": snap.correlation.order,
+                "activation_counts": snap.sparsity.hist_counts, "activation_edges": snap.sparsity.hist_edges,
+                "unit_mean": snap.sparsity.unit_mean,
+            }
+            self._stats_step[index] = trainer.step_count
+            self._stats_at[index] = now
+        return self._stats[index]
 
 
 def _thin(series: list[float]) -> list[float]:

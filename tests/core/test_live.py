@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from core.coadaptation import knockout_damage
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.live import GRID_SIZE, LiveRunner
 from core.presets import preset
@@ -159,3 +160,43 @@ def test_a_crash_while_publishing_is_reported_not_silent(runner, monkeypatch):
     assert "RuntimeError: boom" in snap["message"]
     r._thread.join(2)
     assert not r.alive
+
+
+def test_coadaptation_statistics_are_published_on_a_clock(runner):
+    r = runner(CFG, CFG_B, epochs_per_second=None, coadaptation_layer=0)
+    first = r.snapshot()["runs"][0]["coadaptation"]  # measured at once, before any training
+    assert first["lead"]["ko_max"] >= 0 and len(first["loss_increase"]) == 16
+    assert first["correlation"].shape == (16, 16) and sorted(first["order"]) == list(range(16))
+    r.send("play")
+    snap = r.wait_for(lambda s: len(s["runs"][1]["coadaptation"]["series"]["ko_max"]) >= 3, timeout=10)
+    r.send("pause")
+    for run in snap["runs"]:
+        series = run["coadaptation"]["series"]
+        assert len(series["ko_max"]) >= 3 and series["epoch"] == sorted(series["epoch"])
+    # About one measurement per STATS_INTERVAL while playing, not one per epoch.
+    series = snap["runs"][0]["coadaptation"]["series"]
+    epochs_between = np.diff(series["epoch"][1:])
+    assert np.median(epochs_between) > 3
+
+
+def test_knockout_switches_a_unit_off_in_the_views_of_both_runs(runner):
+    r = runner(CFG, CFG_B, epochs_per_second=None)
+    r.send("step")
+    for _ in range(60):
+        r.send("step")
+    before = r.wait_for(lambda s: _step_of(s) >= 61 and s["state"] == "paused", timeout=10)
+    trainer = r._trainers[1]
+    unit = knockout_damage(trainer.model, trainer.X_val, trainer.y_val, 0).worst_unit
+    r.send("knockout", layer=0, units=[unit])
+    after = r.wait_for(lambda s: "knockout" in s["runs"][0], timeout=5)
+    assert _step_of(after) == _step_of(before)  # training untouched
+    for i in (0, 1):
+        run = after["runs"][i]
+        assert run["knockout"]["units"] == [unit] and 0 <= run["knockout"]["val_acc"] <= 1
+    assert not np.allclose(after["runs"][1]["grid"], before["runs"][1]["grid"])  # its map changed
+    r.send("knockout", layer=0, units=None)
+    cleared = r.wait_for(lambda s: "knockout" not in s["runs"][0], timeout=5)
+    np.testing.assert_allclose(cleared["runs"][1]["grid"], before["runs"][1]["grid"], atol=1e-6)
+    r.send("knockout", layer=5, units=[0])
+    refused = r.wait_for(lambda s: (s["message"] or "").startswith("ignored knockout"), timeout=5)
+    assert "layer must be in" in refused["message"] and "knockout" not in refused["runs"][0]
