@@ -6,7 +6,7 @@ both call ``run_experiment``: one code path, so the page and the JSON always agr
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
 from core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -210,10 +210,6 @@ class ExperimentResult:
         })
 
 
-def total_steps(key: str, settings: Settings) -> int:
-    return EXPERIMENTS[key].build(settings).total_steps()
-
-
 def check_settings(key: str, settings: Settings) -> None:
     """Refuse, before training, what the experiment's claim cannot be judged on."""
     e = EXPERIMENTS[key]
@@ -241,6 +237,3 @@ def run_experiment(
     rows = summarize(result.members, e.group_by, METRICS)
     return ExperimentResult(key, settings, result, rows, e.judge(result.members))
 
-
-def with_changes(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -126,11 +126,10 @@ class SweepResult:
     elapsed: float
     cancelled: bool = False
     device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return strict_json({"members": self.members, "elapsed_s": round(self.elapsed, 3),
-                            "cancelled": self.cancelled, "device": self.device, **self.extra})
+                            "cancelled": self.cancelled, "device": self.device})
 
 
 def strict_json(value: Any) -> Any:
@@ -148,7 +147,6 @@ class _Stack:
     """The members of one group as one batched MLP, with their data and optimiser."""
 
     def __init__(self, cfgs: list[RunConfig], device: torch.device):
-        self.cfgs = cfgs
         self.device = device
         K = len(cfgs)
         first = cfgs[0]
@@ -197,7 +195,6 @@ class _Stack:
         self.optimizer = OPTIMIZERS[first.train.optimizer](self.weights + self.biases, lr=first.train.lr, weight_decay=0.0)
         self.batch_size = first.train.batch_size
         self.pos = 0
-        self.epoch = 0
         self.Xb = self.yb = None
 
     def _dropout(self, h: torch.Tensor, layer: int) -> torch.Tensor:
@@ -241,7 +238,6 @@ class _Stack:
         self.pos = end
         if self.pos >= self.n:
             self.pos = 0
-            self.epoch += 1
 
     @torch.no_grad()
     def _apply_max_norm(self) -> None:

@@ -18,7 +18,7 @@ import streamlit as st
 from core import viz_sweep
 from core.background import SharedRuns, Watch
 from core.config import DATASETS, DIGITS_SIZE, ConfigError
-from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings, total_steps
+from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings
 from core.ui.session import session_lease
 from core.verdicts import FAILS, HOLDS
 
@@ -262,12 +262,13 @@ def run_panel(key: str, settings: Settings | None) -> None:
     if settings is None:
         return
     result = _cached(key, settings)
-    n_members = len(e.build(settings).members)
+    sweep = e.build(settings)
+    n_members = len(sweep.members)
     if result is None:
         st.button(
             f"▶ Run: {n_members} networks", key=NS + "run.button", type="primary", on_click=_start, args=(key,),
             help=f"Trains all {n_members} networks together as one batched model "
-                 f"({total_steps(key, settings):,} batched steps). Usually well under a minute.",
+                 f"({sweep.total_steps():,} batched steps). Usually well under a minute.",
         )
         st.caption("Press Run to train. Results for settings that were already run on this server show at once.")
         return
@@ -279,16 +280,18 @@ def run_panel(key: str, settings: Settings | None) -> None:
 
 
 def _progress(job: Watch) -> None:
+    e = EXPERIMENTS[job.key]
+    n_members = len(e.build(job.settings).members)  # once per page run, not once per tick
+
     @st.fragment(run_every=TICK_SECONDS)
     def _view() -> None:
         snap = job.snapshot()
         if snap["state"] != "running":
             st.rerun()  # the whole page: draw the result, or the notice
         eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
-        e = EXPERIMENTS[job.key]
         others = job.watchers - 1
         shared = f" (shared with {others} other session{'s' * (others > 1)} that asked for it)" if others > 0 else ""
-        st.progress(snap["fraction"], text=f"{e.source}: training {len(e.build(job.settings).members)} "
+        st.progress(snap["fraction"], text=f"{e.source}: training {n_members} "
                                            f"networks as one batched model: {100 * snap['fraction']:.0f} %, {eta}{shared}")
         st.button("Cancel", key=NS + "cancel.button", on_click=_cancel,
                   help="Stop waiting for this run; nothing is kept. (A run other sessions asked for goes on for them.)")

@@ -1,11 +1,12 @@
 """Experiments in a background thread, and runs shared by the sessions that ask for the same one."""
 import time
+from dataclasses import replace
 
 from core.background import BackgroundExperiment, SharedRuns
-from core.experiments import EXPERIMENTS, with_changes
+from core.experiments import EXPERIMENTS
 
-LONG = with_changes(EXPERIMENTS["fig9a"].defaults, seeds=2, epochs=5000, hidden=(64,), rates=(0.0, 0.5, 0.9))
-SHORT = with_changes(LONG, epochs=5, n_val=100)
+LONG = replace(EXPERIMENTS["fig9a"].defaults, seeds=2, epochs=5000, hidden=(64,), rates=(0.0, 0.5, 0.9))
+SHORT = replace(LONG, epochs=5, n_val=100)
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:
@@ -31,7 +32,7 @@ def test_cancel_stops_a_run_within_a_fraction_of_a_second():
 
 
 def test_an_error_is_reported_not_raised():
-    job = BackgroundExperiment("fig9a", with_changes(SHORT, rates=(0.0, 0.5)))  # too few rates to judge
+    job = BackgroundExperiment("fig9a", replace(SHORT, rates=(0.0, 0.5)))  # too few rates to judge
     assert wait_until(lambda: not job.alive)
     snap = job.snapshot()
     assert snap["state"] == "error" and "three dropout rates" in snap["error"]

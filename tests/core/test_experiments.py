@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.config import ConfigError
-from core.experiments import EXPERIMENTS, Settings, check_settings, kept_width, run_experiment, with_changes
+from core.experiments import EXPERIMENTS, Settings, check_settings, kept_width, run_experiment
 from core.lessons import load_lesson
 from core.verdicts import REGULARIZERS, gains
 
@@ -11,7 +13,7 @@ TINY = dict(seeds=2, epochs=4, hidden=(16,), n_val=100, rates=(0.0, 0.5, 0.9), s
 
 def tiny(key: str) -> Settings:
     d = EXPERIMENTS[key].defaults
-    return with_changes(d, **TINY, **({"steps": 10} if d.steps is not None else {}))
+    return replace(d, **TINY, **({"steps": 10} if d.steps is not None else {}))
 
 
 def test_every_experiment_has_its_section_in_the_lesson():
@@ -28,7 +30,7 @@ def test_fig9a_trains_every_rate_for_every_seed():
 
 def test_fig9b_widens_layers_to_keep_p_times_n():
     assert kept_width(32, 0.0) == 32 and kept_width(32, 0.5) == 64 and kept_width(32, 0.9) == 256  # capped
-    sweep = EXPERIMENTS["fig9b"].build(with_changes(tiny("fig9b"), hidden=(24, 24)))
+    sweep = EXPERIMENTS["fig9b"].build(replace(tiny("fig9b"), hidden=(24, 24)))
     widths = {(label, m.model.p_hidden[0]): m.model.num_hiddens for label, m in zip(sweep.labels, sweep.members)}
     assert widths[("fixed n", 0.9)] == (24, 24) and widths[("fixed (1−p)·n", 0.9)] == (240, 240)
     assert widths[("fixed (1−p)·n", 0.5)] == (48, 48) and widths[("fixed (1−p)·n", 0.0)] == (24, 24)
@@ -73,28 +75,28 @@ def test_a_cancelled_experiment_has_no_verdict():
 ])
 def test_bad_settings_are_refused_with_a_sentence(changes, says):
     with pytest.raises(ConfigError, match=says):
-        with_changes(Settings(), **changes)
+        replace(Settings(), **changes)
 
 
 def test_claims_need_three_points():
     with pytest.raises(ConfigError, match="three dropout rates"):
-        check_settings("fig9a", with_changes(Settings(), rates=(0.0, 0.5)))
+        check_settings("fig9a", replace(Settings(), rates=(0.0, 0.5)))
     with pytest.raises(ConfigError, match="three training-set sizes"):
-        check_settings("fig10", with_changes(Settings(), sizes=(20, 40, 40)))
-    check_settings("hinton", with_changes(Settings(), rates=(0.5,)))  # hinton does not use rates
+        check_settings("fig10", replace(Settings(), sizes=(20, 40, 40)))
+    check_settings("hinton", replace(Settings(), rates=(0.5,)))  # hinton does not use rates
 
 
 def test_sizes_are_checked_for_the_experiments_that_use_them():
-    digits = with_changes(Settings(), dataset="digits", n_val=500, sizes=(20, 40, 1500))
+    digits = replace(Settings(), dataset="digits", n_val=500, sizes=(20, 40, 1500))
     with pytest.raises(ConfigError, match="1797 images"):
         check_settings("fig10", digits)
     check_settings("hinton", digits)  # hinton never trains on those sizes
     with pytest.raises(ConfigError, match="n_train must be in"):
-        check_settings("fig10", with_changes(Settings(), sizes=(0, 40, 80)))
+        check_settings("fig10", replace(Settings(), sizes=(0, 40, 80)))
 
 
 def test_repeated_rates_and_sizes_are_trained_once():
-    s = with_changes(Settings(), rates=(0.5, 0.0, 0.5, 0.9), sizes=(40, 40, 20, 80))
+    s = replace(Settings(), rates=(0.5, 0.0, 0.5, 0.9), sizes=(40, 40, 20, 80))
     assert s.rates == (0.0, 0.5, 0.9) and s.sizes == (20, 40, 80)
 
 
@@ -135,7 +137,7 @@ def test_the_lesson_reports_what_the_defaults_give(key):
     if key == "fig9a":
         assert result.verdict.checks[0].detail.startswith("p=0 14.7 % vs middle 12.6 %")
     if key == "fig10":
-        twelve = run_experiment(key, with_changes(EXPERIMENTS[key].defaults, seeds=12)).verdict
+        twelve = run_experiment(key, replace(EXPERIMENTS[key].defaults, seeds=12)).verdict
         assert [c.status for c in twelve.checks] == ["unclear", "holds"]  # the lesson's fragile end
         gain = {n: np.mean(list(g.values())) for n, g in gains(result.sweep.members).items()}
         assert (gain[20], gain[80], gain[640]) == pytest.approx((-0.017, 0.024, -0.001), abs=0.006)
