@@ -30,7 +30,7 @@ GRID_SIZE = 60
 MAX_HISTORY_POINTS = 1000
 """Snapshots carry at most about this many points per curve (evenly spaced, always the last)."""
 MAX_DIAGRAM_UNITS = 12
-"""The network diagram draws at most this many units per layer."""
+"""By default the network diagram draws at most this many units per layer."""
 OS_THREAD_NAME = "dropout-trainer"
 """The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
 MAX_CATCH_UP = 0.2
@@ -61,10 +61,12 @@ class LiveRunner:
         epochs_per_second: float | None = 30.0,
         publish_interval: float = 0.1,
         coadaptation_layer: int | None = None,
+        diagram_units: int = MAX_DIAGRAM_UNITS,
     ):
         """``coadaptation_layer`` (optional): measure that hidden layer's co-adaptation
         statistics (knock-out damage, correlation, sparsity) about every ``STATS_INTERVAL``
-        seconds and publish them with each run's snapshot."""
+        seconds and publish them with each run's snapshot. ``diagram_units``: how many units
+        per layer the snapshot carries for the network diagram (masks and weights)."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
         configure()
@@ -74,6 +76,7 @@ class LiveRunner:
             self._trainers.append(Trainer(cfg_b, split, callbacks=(MaskRecorder(),)))
         self._epochs_per_second = epochs_per_second
         self._publish_interval = publish_interval
+        self._diagram_units = int(diagram_units)
         self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._changed = threading.Condition()
         self._wake = threading.Event()
@@ -308,10 +311,10 @@ class LiveRunner:
             "epoch": trainer.epoch_float,
             "history": {k: _thin(v) for k, v in trainer.history.series.items()},
             "events": list(trainer.history.events),
-            "masks": [m[:MAX_DIAGRAM_UNITS] for m in masks],
+            "masks": [m[: self._diagram_units] for m in masks],
             "layer_sizes": [2, *trainer.cfg.model.num_hiddens, 2],
             "weights": [
-                linear.weight.detach()[:MAX_DIAGRAM_UNITS, :MAX_DIAGRAM_UNITS].cpu().numpy().copy()
+                linear.weight.detach()[: self._diagram_units, : self._diagram_units].cpu().numpy().copy()
                 for linear in trainer.model.linears
             ],
             "grid": self._grids[index],

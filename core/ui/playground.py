@@ -1,7 +1,10 @@
-"""The Playground's live driver: keeps this session's runner in step with the controls, and draws it."""
+"""The Playground's live driver: keeps this session's runner in step with the controls, and draws it.
+
+Other live pages (co-adaptation) reuse the driver under their own session-state namespace
+``ns`` and pass extra ``LiveRunner`` options; a change of those options starts a new run."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -12,7 +15,6 @@ from core.ui.controls import NS, Settings
 from core.ui.session import session_lease
 
 RUNNER = NS + "runner"
-CONFIGS = NS + "configs"
 REASON = NS + "reset_reason"
 TICK_SECONDS = 0.35
 FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step trained with it
@@ -38,13 +40,13 @@ def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig,
     return ", ".join(changes) or None
 
 
-def _new_runner(settings: Settings, *, play: bool) -> LiveRunner:
+def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, Any]) -> LiveRunner:
     try:
-        runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second)
+        runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
     except (ValueError, KeyError, RuntimeError) as exc:  # e.g. a device that is not there
         st.error(f"Could not start training: {exc}")
         st.stop()
-    session_lease().hold(RUNNER, runner)
+    session_lease().hold(ns + "runner", runner)
     if play:
         runner.send("play")
         runner.wait_for(lambda s: s["state"] != "ready", 0.5)
@@ -63,35 +65,40 @@ def _send_live_changes(runner: LiveRunner, old: RunConfig, new: RunConfig, run: 
     return sent
 
 
-def sync_runner(settings: Settings) -> LiveRunner:
+def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunner:
     """Return this session's runner, started, reset or updated to match ``settings``.
 
     The first visit starts playing at once. A structural change (data, architecture,
-    optimizer...) starts a new run and records why; p, lr, weight decay and max epochs
-    go to the running trainers and apply from their next step.
+    optimizer..., or one of the ``LiveRunner`` ``options``) starts a new run and records
+    why; p, lr, weight decay and max epochs go to the running trainers and apply from
+    their next step. ``ns`` namespaces the session state (one runner per page).
     """
     ss = st.session_state
-    runner: LiveRunner | None = ss.get(RUNNER)
+    runner_key, configs_key, reason_key = ns + "runner", ns + "configs", ns + "reset_reason"
+    runner: LiveRunner | None = ss.get(runner_key)
     new_configs = (settings.a, settings.b)
     if runner is None or not runner.alive:
-        after_reset = ss.pop(NS + "after_reset", False)
+        after_reset = ss.pop(ns + "after_reset", False)
         ended = None if runner is None else runner.snapshot()
-        runner = ss[RUNNER] = _new_runner(settings, play=ended is None and not after_reset)
+        runner = ss[runner_key] = _new_runner(settings, play=ended is None and not after_reset, ns=ns,
+                                              options=options)
         if ended is None:
-            ss[REASON] = None
+            ss[reason_key] = None
         elif ended["state"] == "error":
-            ss[REASON] = f"The previous run ended with an error ({ended['message']}); this is a new one."
+            ss[reason_key] = f"The previous run ended with an error ({ended['message']}); this is a new one."
         else:  # the session lease stopped it: the tab had disconnected
-            ss[REASON] = "The previous run stopped when the tab disconnected; this is a new one."
+            ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
     else:
-        reason = _reset_reason(ss[CONFIGS], new_configs)
+        reason = _reset_reason(ss[configs_key], new_configs)
+        if ss.get(ns + "options", options) != options:
+            reason = ", ".join(filter(None, [reason, _describe_options(ss[ns + "options"], options)]))
         if reason:
             was_playing = runner.snapshot()["state"] == "playing"
             runner.close(timeout=0)
-            runner = ss[RUNNER] = _new_runner(settings, play=was_playing)
-            ss[REASON] = f"New run: {reason}."
+            runner = ss[runner_key] = _new_runner(settings, play=was_playing, ns=ns, options=options)
+            ss[reason_key] = f"New run: {reason}."
         else:
-            old_a, old_b = ss[CONFIGS]
+            old_a, old_b = ss[configs_key]
             before = runner.snapshot()
             sent = _send_live_changes(runner, old_a, settings.a, 0)
             if settings.b is not None and old_b is not None:
@@ -100,8 +107,14 @@ def sync_runner(settings: Settings) -> LiveRunner:
                 runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
             if sent:
                 _wait_until_applied(runner, before, [to_flat(cfg) for cfg in new_configs if cfg is not None])
-    ss[CONFIGS] = new_configs
+    ss[configs_key] = new_configs
+    ss[ns + "options"] = options
     return runner
+
+
+def _describe_options(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {old.get(name)} → {new.get(name)}"
+                     for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name))
 
 
 LIVE_KEYS = ("model.p_input", "model.p_hidden", "train.lr", "train.weight_decay", "train.max_epochs")
@@ -124,17 +137,17 @@ def _wait_until_applied(runner: LiveRunner, before: dict[str, Any], wanted: list
     runner.wait_for(applied, FIRST_POINT_WAIT)
 
 
-def reset_run() -> None:
+def reset_run(ns: str = NS) -> None:
     """Button callback: forget the run; the next script run builds a fresh one, paused at epoch 0."""
-    runner = st.session_state.pop(RUNNER, None)
+    runner = st.session_state.pop(ns + "runner", None)
     if runner is not None:
         runner.close(timeout=0)
-    st.session_state[NS + "after_reset"] = True
+    st.session_state[ns + "after_reset"] = True
 
 
-def command(name: str) -> None:
+def command(name: str, ns: str = NS) -> None:
     """Button callback: send a command and wait briefly so the rerun already shows its effect."""
-    runner: LiveRunner | None = st.session_state.get(RUNNER)
+    runner: LiveRunner | None = st.session_state.get(ns + "runner")
     if runner is None:
         return
     before = runner.snapshot()
@@ -215,33 +228,34 @@ def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
                   help="Training accuracy − validation accuracy, both with dropout off.")
 
 
-def live_view(runner: LiveRunner) -> None:
-    """Redraw from the runner's snapshot every TICK_SECONDS while it plays; once when it does not."""
+def live_view(runner: LiveRunner, draw_snapshot: Callable[[dict[str, Any]], None] = draw,
+              tick: float = TICK_SECONDS) -> None:
+    """Redraw from the runner's snapshot every ``tick`` s while it plays; once when it does not."""
     playing = runner.snapshot()["state"] == "playing"
 
-    @st.fragment(run_every=TICK_SECONDS if playing else None)
+    @st.fragment(run_every=tick if playing else None)
     def _view() -> None:
         snapshot = runner.snapshot()
-        draw(snapshot)
+        draw_snapshot(snapshot)
         if playing and snapshot["state"] != "playing":
             st.rerun()  # the run ended on its own: redraw the whole page once, and stop ticking
 
     _view()
 
 
-def buttons(runner: LiveRunner) -> None:
+def buttons(runner: LiveRunner, ns: str = NS) -> None:
     """Play/pause, single step and reset, plus why the current run started (if it was reset)."""
     state = runner.snapshot()["state"]
     playing = state == "playing"
     ended = state in ("finished", "diverged", "error")
     c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
-    c1.button("⏸ Pause" if playing else "▶ Play", key=NS + "play.button", on_click=command,
-              args=("pause" if playing else "play",), disabled=ended, use_container_width=True,
+    c1.button("⏸ Pause" if playing else "▶ Play", key=ns + "play.button", on_click=command,
+              args=("pause" if playing else "play", ns), disabled=ended, use_container_width=True,
               help="Start or pause training. Controls can be changed while it runs.")
-    c2.button("⏭ Step", key=NS + "step.button", on_click=command, args=("step",), disabled=ended,
+    c2.button("⏭ Step", key=ns + "step.button", on_click=command, args=("step", ns), disabled=ended,
               use_container_width=True, help="Pause, then train exactly one minibatch step.")
-    c3.button("↺ Reset", key=NS + "reset.button", on_click=reset_run, use_container_width=True,
+    c3.button("↺ Reset", key=ns + "reset.button", on_click=reset_run, args=(ns,), use_container_width=True,
               help="Back to epoch 0: the same seed gives the same data and initial weights.")
-    reason = st.session_state.get(REASON)
+    reason = st.session_state.get(ns + "reset_reason")
     if reason:
         c4.info(reason, icon="🔄")
