@@ -1,5 +1,9 @@
 """An experiment run in a background thread, so a page can show its progress and cancel it.
 
+By default the experiment is one of lesson 3's (``run_experiment``); any function with its
+signature, ``run(key, settings, progress=..., cancelled=...)`` returning a result with a
+``cancelled`` flag, can be run the same way (lesson 4 trains its digit features so).
+
 The thread never touches Streamlit; the page reads ``snapshot()`` (plain data plus, once
 done, the ``ExperimentResult``) and calls ``cancel()``. Same thread names as the live
 runner's, so the OS and the tests see every training thread alike.
@@ -11,23 +15,26 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Callable
 
-from core.experiments import ExperimentResult, Settings, run_experiment
+from core.experiments import run_experiment
 from core.live import OS_THREAD_NAME, name_os_thread
 from core.sweep import Progress
 
 THREAD_NAME = "dropout-lab-trainer"
+Run = Callable[..., Any]
 
 
 class BackgroundExperiment:
-    def __init__(self, key: str, settings: Settings):
+    def __init__(self, key: str, settings: Any, run: Run = run_experiment):
+        self._target = run
         self.key = key
         self.settings = settings
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
-        self._result: ExperimentResult | None = None
+        self._result: Any = None
         self._error: str | None = None
         self._started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
@@ -36,7 +43,7 @@ class BackgroundExperiment:
     def _run(self) -> None:
         name_os_thread(OS_THREAD_NAME)
         try:
-            result = run_experiment(self.key, self.settings, progress=self._on_progress, cancelled=self._cancel.is_set)
+            result = self._target(self.key, self.settings, progress=self._on_progress, cancelled=self._cancel.is_set)
         except Exception as exc:  # noqa: BLE001 - reported on the page, never a silent stop
             with self._lock:
                 self._error = f"{type(exc).__name__}: {exc}"
@@ -57,7 +64,7 @@ class BackgroundExperiment:
         if error is not None:
             state = "error"
         elif result is not None:
-            state = "cancelled" if result.sweep.cancelled else "done"
+            state = "cancelled" if result.cancelled else "done"
         elif self._cancel.is_set() and not self._thread.is_alive():
             state = "cancelled"
         else:
@@ -99,7 +106,7 @@ class Watch:
         return self.job.key
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> Any:
         return self.job.settings
 
     @property
@@ -128,16 +135,17 @@ class Watch:
 class SharedRuns:
     """Runs in flight, keyed by what they compute: equal (experiment, settings) share one run."""
 
-    def __init__(self) -> None:
+    def __init__(self, run: Run = run_experiment) -> None:
+        self._target = run
         self._lock = threading.Lock()
         self._runs: dict[str, tuple[BackgroundExperiment, int]] = {}
 
-    def watch(self, token: str, key: str, settings: Settings) -> Watch:
+    def watch(self, token: str, key: str, settings: Any) -> Watch:
         with self._lock:
             job, count = self._runs.get(token, (None, 0))
             # A run still training, or finished and not yet collected, is joined; anything else restarts.
             if job is None or job.snapshot()["state"] not in ("running", "done"):
-                job, count = BackgroundExperiment(key, settings), 0
+                job, count = BackgroundExperiment(key, settings, self._target), 0
             self._runs[token] = (job, count + 1)
         return Watch(self, token, job)
 
@@ -155,3 +163,29 @@ class SharedRuns:
                 return
             del self._runs[token]
         job.close(timeout)
+
+
+class ResultCache:
+    """Finished results by token, the ``size`` most recent kept, shared by every session of the
+    process. Runs are seeded, so equal settings give equal results: when a class opens a page
+    with its defaults, one session trains and the others see the result at once."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._results: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, token: str) -> Any | None:
+        with self._lock:
+            return self._results.get(token)
+
+    def put(self, token: str, result: Any) -> None:
+        with self._lock:
+            self._results[token] = result
+            self._results.move_to_end(token)
+            while len(self._results) > self._size:
+                self._results.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._results.clear()

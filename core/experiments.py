@@ -201,6 +201,10 @@ class ExperimentResult:
     rows: list[dict[str, Any]]
     verdict: Verdict | None
 
+    @property
+    def cancelled(self) -> bool:
+        return self.sweep.cancelled
+
     def to_json(self) -> dict[str, Any]:
         e = EXPERIMENTS[self.experiment]
         return strict_json({

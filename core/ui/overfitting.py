@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from core import viz_sweep
-from core.background import SharedRuns, Watch
+from core.background import ResultCache, SharedRuns, Watch
 from core.config import DATASETS, DIGITS_SIZE, ConfigError
 from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings
 from core.ui.session import session_lease
@@ -28,26 +26,12 @@ TICK_SECONDS = 0.5
 RATE_OPTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SIZE_OPTIONS = (20, 40, 80, 160, 320, 640, 1000, 1280)
 STATUS_ICON = {HOLDS: "✅", FAILS: "❌"}
-_CACHE: OrderedDict[str, ExperimentResult] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 32
+_CACHE = ResultCache()
 _IN_FLIGHT = SharedRuns()  # sessions asking for the same run at once share one
 
 
 def _cache_key(key: str, settings: Settings) -> str:
     return json.dumps([key, settings.to_json()], sort_keys=True)
-
-
-def _cached(key: str, settings: Settings) -> ExperimentResult | None:
-    with _CACHE_LOCK:
-        return _CACHE.get(_cache_key(key, settings))
-
-
-def _remember(result: ExperimentResult) -> None:
-    with _CACHE_LOCK:
-        _CACHE[_cache_key(result.experiment, result.settings)] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
 
 
 # -- choosing --------------------------------------------------------------------------------
@@ -232,7 +216,7 @@ def _collect(job: Watch | None) -> None:
     st.session_state.pop(JOB, None)
     job.close(timeout=0)
     if snap["state"] == "done":
-        _remember(snap["result"])
+        _CACHE.put(_cache_key(job.key, job.settings), snap["result"])
         try:
             current = read_settings(job.key)
         except (ConfigError, KeyError):
@@ -261,7 +245,7 @@ def run_panel(key: str, settings: Settings | None) -> None:
         return
     if settings is None:
         return
-    result = _cached(key, settings)
+    result = _CACHE.get(_cache_key(key, settings))
     sweep = e.build(settings)
     n_members = len(sweep.members)
     if result is None:
