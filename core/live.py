@@ -36,7 +36,7 @@ OS_THREAD_NAME = "dropout-trainer"
 MAX_CATCH_UP = 0.2
 """Seconds a paced run may fall behind its schedule before the schedule restarts."""
 COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "knockout",
-            "stop")
+            "set_coadaptation_layer", "stop")
 STATS_INTERVAL = 0.5
 """Seconds between two co-adaptation measurements of a run (each costs 5-10 ms per run, far
 too much to take at every 3-step epoch; see bench/bench_coadaptation.py)."""
@@ -85,13 +85,10 @@ class LiveRunner:
         self._version = 0
         self._grid_step = [-1] * len(self._trainers)
         self._grids: list[np.ndarray | None] = [None] * len(self._trainers)
-        self._stats_layer = coadaptation_layer
         if coadaptation_layer is not None and not 0 <= coadaptation_layer < len(cfg_a.model.num_hiddens):
             raise ValueError(f"coadaptation_layer must be a hidden layer, 0..{len(cfg_a.model.num_hiddens) - 1}")
-        self._stats: list[dict[str, Any] | None] = [None] * len(self._trainers)
-        self._stats_series: list[dict[str, list[float]]] = [{} for _ in self._trainers]
-        self._stats_step = [-1] * len(self._trainers)
-        self._stats_at = [-math.inf] * len(self._trainers)
+        self._stats_layer: int | None = None
+        self._set_stats_layer(coadaptation_layer)
         self._knockout: tuple[int, tuple[int, ...]] | None = None  # (layer, units) switched off in the views
         self._snapshot: dict[str, Any] = {}
         self._publish()
@@ -217,6 +214,10 @@ class LiveRunner:
             self._set_knockout(args.get("layer"), args.get("units"))
             self._publish()
             return 0
+        if command == "set_coadaptation_layer":
+            self._set_stats_layer(args.get("layer"))
+            self._publish()
+            return 0
         targets = self._trainers if args.get("run") is None else [self._trainers[int(args["run"])]]
         try:
             for trainer in targets:
@@ -235,6 +236,19 @@ class LiveRunner:
             self._state, self._message = "playing", None  # more epochs after the end: carry on
         self._publish()
         return 0
+
+    def _set_stats_layer(self, layer: int | None) -> None:
+        """Measure another hidden layer from now on (None: stop measuring); its series starts afresh."""
+        count = len(self._trainers[0].cfg.model.num_hiddens)
+        if layer is not None and (not isinstance(layer, int) or not 0 <= layer < count):
+            self._message = f"ignored set_coadaptation_layer: layer must be in 0..{count - 1}, got {layer!r}"
+            return
+        if layer != self._stats_layer:
+            self._stats_layer = layer
+            self._stats = [None] * len(self._trainers)
+            self._stats_series = [{} for _ in self._trainers]
+            self._stats_step = [-1] * len(self._trainers)
+            self._stats_at = [-math.inf] * len(self._trainers)
 
     def _set_knockout(self, layer: int | None, units: list[int] | None) -> None:
         """Switch units of a hidden layer off in both runs' maps and validation numbers (not in training)."""
@@ -285,6 +299,7 @@ class LiveRunner:
                 "state": self._state,
                 "message": self._message,
                 "epochs_per_second": self._epochs_per_second,
+                "coadaptation_layer": self._stats_layer,
                 "grid_axis": _GRID_AXIS,
                 "data": {k: getattr(self._trainers[0].split, k) for k in ("X_train", "y_train", "X_val", "y_val")},
                 "runs": runs,

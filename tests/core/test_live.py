@@ -179,6 +179,25 @@ def test_coadaptation_statistics_are_published_on_a_clock(runner):
     assert np.median(epochs_between) > 3
 
 
+def test_the_measured_layer_can_change_without_a_new_run(runner):
+    r = runner(replace(CFG, model=ModelConfig(num_hiddens=(16, 8), p_hidden=(0.5, 0.5))), epochs_per_second=None,
+               coadaptation_layer=0)
+    for _ in range(5):
+        r.send("step")
+    r.wait_for(lambda s: _step_of(s) >= 5 and s["state"] == "paused", timeout=10)
+    r.send("set_coadaptation_layer", layer=1)
+    snap = r.wait_for(lambda s: s["coadaptation_layer"] == 1, timeout=5)
+    stats = snap["runs"][0]["coadaptation"]
+    assert len(stats["loss_increase"]) == 8 and stats["correlation"].shape == (8, 8)
+    assert len(stats["series"]["ko_max"]) == 1 and _step_of(snap) == 5  # a fresh series, the same run
+    r.send("set_coadaptation_layer", layer=2)
+    snap = r.wait_for(lambda s: "ignored" in (s["message"] or ""), timeout=5)
+    assert "layer must be in 0..1" in snap["message"] and snap["coadaptation_layer"] == 1
+    r.send("set_coadaptation_layer", layer=None)
+    snap = r.wait_for(lambda s: s["coadaptation_layer"] is None, timeout=5)
+    assert "coadaptation" not in snap["runs"][0]
+
+
 def test_knockout_switches_a_unit_off_in_the_views_of_both_runs(runner):
     r = runner(CFG, CFG_B, epochs_per_second=None)
     r.send("step")
