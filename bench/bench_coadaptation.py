@@ -12,6 +12,11 @@ Two workloads: the Playground default (moons, 40 points, batch 16, so an epoch i
 128 -> 2) and the 8x8 digits (500 images, batch 32, 16 steps an epoch; 64 -> 128 -> 128
 -> 10). The cost of one ``measure`` call on each layer is printed too.
 
+Then the page itself: lesson 4's live runner (its default pair, 16 units, dropout on and
+off, unpaced) with the statistics measured on the clock (every ``STATS_INTERVAL``), with
+and without a unit knocked out, against the same runner with no statistics: epochs per
+second of the pair, which is what a learner watching the page gets.
+
 Each side runs for a fixed wall-time window after a warm-up, interleaved round by round
 in one process with one torch thread (as the app runs); the median steps/s per side is
 reported, and its ratio to the plain trainer. Nothing asserts on absolute time.
@@ -35,7 +40,9 @@ import torch  # noqa: E402
 from bench_trainer import timed  # noqa: E402
 from core.coadaptation import CoadaptationRecorder, measure  # noqa: E402
 from core.config import RunConfig, TrainConfig  # noqa: E402
+from core.live import LiveRunner  # noqa: E402
 from core.trainer import Trainer  # noqa: E402
+from core.ui.coadaptation import DEFAULTS  # noqa: E402
 
 NO_THINNING = 10**9
 
@@ -72,6 +79,45 @@ def bench(name: str, cfg: RunConfig, args) -> list[tuple]:
     return rows, costs, steps_per_epoch
 
 
+def live_epochs_per_second(runner: LiveRunner, seconds: float) -> float:
+    """Epochs per second the runner trains while playing, over a window of ``seconds``."""
+    start_epoch = runner.snapshot()["runs"][0]["epoch"]
+    runner.send("play")
+    time.sleep(seconds)
+    runner.send("pause")
+    snap = runner.wait_for(lambda s: s["state"] == "paused", 2)
+    return (snap["runs"][0]["epoch"] - start_epoch) / seconds
+
+
+def bench_live(args) -> list[tuple]:
+    """Lesson 4's live pair, unpaced, with and without its statistics (and a knocked-out unit)."""
+    d = DEFAULTS
+    base = RunConfig()
+    cfg = replace(base, data=replace(base.data, dataset=d["dataset"], noise=d["noise"], n_train=d["n_train"]),
+                  model=replace(base.model, num_hiddens=(d["width"],), p_hidden=(d["p"],)),
+                  train=replace(base.train, device="cpu", max_epochs=10**5))
+    without = replace(cfg, model=cfg.model.with_p(0.0, (0.0,)))
+    sides = {
+        "no statistics": LiveRunner(cfg, without, epochs_per_second=None),
+        "statistics on the clock": LiveRunner(cfg, without, epochs_per_second=None, coadaptation_layer=0),
+        "statistics + a unit knocked out": LiveRunner(cfg, without, epochs_per_second=None, coadaptation_layer=0),
+    }
+    sides["statistics + a unit knocked out"].send("knockout", layer=0, units=[0])
+    try:
+        for runner in sides.values():
+            live_epochs_per_second(runner, args.warmup)
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        for _ in range(args.rounds):
+            for side, runner in sides.items():
+                rates[side].append(live_epochs_per_second(runner, args.seconds))
+    finally:
+        for runner in sides.values():
+            runner.close()
+    base_rate = statistics.median(rates["no statistics"])
+    return [(f"lesson 4 live pair, {side}", statistics.median(r), statistics.median(r) / base_rate,
+             max(r) / min(r) - 1) for side, r in rates.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="timed window per side per round")
@@ -105,6 +151,11 @@ def main() -> None:
     for name, cfg, _, costs, steps_per_epoch in results:
         per_layer = ", ".join(f"layer {i}: {ms:.1f} ms" for i, ms in enumerate(costs))
         print(f"  {name}: {per_layer}  ({steps_per_epoch} training steps an epoch, {cfg.data.n_val} val points)")
+    live = bench_live(args)
+    width = max(len(row[0]) for row in live)
+    print(f"\n{'the page (A and B in lockstep, unpaced)':<{width}}  {'epochs/s':>8}  {'vs none':>7}  {'spread':>6}")
+    for label, rate, ratio, spread in live:
+        print(f"{label:<{width}}  {rate:>8.1f}  {ratio:>6.2f}x  {spread:>6.0%}")
     print(f"\nspread: max/min - 1 over rounds; load average now {os.getloadavg()[0]:.2f}")
 
 
