@@ -49,3 +49,20 @@ def test_every_button_key_ends_with_the_suffix_the_router_skips():
     assert calls, "the checker found no buttons"
     bad = [(name, key) for name, key in calls if BUTTON_SUFFIX not in key]
     assert bad == []
+
+
+def test_every_clickable_chart_key_ends_with_the_suffix_the_router_skips():
+    """Streamlit refuses a value set for a chart that reports selections, as for buttons."""
+    import re  # noqa: PLC0415
+
+    from core.ui.router import CHART_SUFFIX  # noqa: PLC0415
+
+    calls = []
+    for path in [*(ROOT / "core" / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        for match in re.finditer(r"plotly_chart\((?:[^()]|\([^()]*\))*?\)", path.read_text(encoding="utf-8"), re.S):
+            if "on_select" in match.group(0):
+                key = re.search(r"key=([^,)]+)", match.group(0))
+                calls.append((path.name, key.group(1) if key else None))
+    assert calls, "the checker found no clickable charts"
+    bad = [(name, key) for name, key in calls if key is None or CHART_SUFFIX not in key]
+    assert bad == []

@@ -36,9 +36,11 @@ def run_router() -> None:
         _run.active = False
 
 
-KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.")
+KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.", "coadaptation.")
 BUTTON_SUFFIX = ".button"
 """Every button key ends with this: buttons hold no value, and Streamlit refuses to have one set."""
+CHART_SUFFIX = ".chart"
+"""Every clickable chart's key ends with this: Streamlit refuses to have a selection set either."""
 
 
 def _keep_widget_values() -> None:
@@ -46,7 +48,7 @@ def _keep_widget_values() -> None:
     opened Home and came back would find the Playground reset. Re-assigning each value at the
     start of every run keeps it."""
     for key in list(st.session_state):
-        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith(BUTTON_SUFFIX):
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith((BUTTON_SUFFIX, CHART_SUFFIX)):
             st.session_state[key] = st.session_state[key]
 
 

@@ -3,9 +3,13 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.ui import coadaptation
 from core.ui.controls import NS
 from core.ui.overfitting import JOB
 from core.ui.playground import RUNNER
+
+HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB)
+"""Session-state keys of the things a page starts: closed after each test."""
 
 APP = "../../app.py"
 PLAYGROUND = "pages/02_playground.py"
@@ -34,7 +38,7 @@ def open_page():
 
     yield _open
     for at in apps:
-        for key in (RUNNER, JOB):
+        for key in HELD:
             held = at.session_state[key] if key in at.session_state else None
             if held is not None:
                 held.close()

@@ -1,0 +1,492 @@
+"""Lesson 4's live parts: two runs (dropout on and off, the same initial weights), their
+co-adaptation statistics as they train, predictions before each is revealed, and units
+switched off by clicking them.
+
+The runner is the Playground's (``core.live.LiveRunner``, driven by ``core.ui.playground``
+under this page's namespace) with co-adaptation statistics switched on; this module only
+turns widgets into configs and snapshots into figures.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+from core import viz, viz_coadaptation
+from core.background import ResultCache, SharedRuns, Watch
+from core.config import (ACTIVATIONS, DIGITS_SIZE, PLANE_DATASETS, ConfigError, DataConfig, ModelConfig, RunConfig,
+                         TrainConfig)
+from core.features import FeatureResult, FeatureSettings, train_features
+from core.live import LiveRunner
+from core.sweep import Progress
+from core.ui import playground
+from core.ui.controls import Settings
+from core.ui.session import session_lease
+
+NS = "coadaptation."
+RUNNER = NS + "runner"
+KNOCKED = NS + "knocked"  # the units switched off, sorted
+PICK_GEN = NS + "pick_gen"  # bumped after each handled click, so the clickable charts start unselected
+TICK_SECONDS = 0.5  # the statistics are measured every 0.5 s (core.live.STATS_INTERVAL)
+CLICKABLE_REFRESH = 3.0  # seconds between two redraws of a clickable chart while the runs train
+WIDTHS = (4, 8, 12, 16, 24, 32)
+DIAGRAM_UNITS = max(WIDTHS)
+SPEEDS = (3, 10, 30, 100, "max")
+PREDICTIONS_FILE = Path(__file__).resolve().parents[2] / "lessons" / "04_coadaptation_predictions.toml"
+
+DEFAULTS: dict[str, Any] = {
+    "p": 0.5, "dataset": "moons", "noise": 0.5, "n_train": 40, "width": 16, "layers": 1, "layer": 1,
+    "activation": "relu", "seed": 0, "epochs": 300, "speed": 30,
+}
+"""What a newcomer sees: 40 noisy moons points and one layer of 16 ReLU units. After the 300
+epochs (10 s at 30 epochs per second) the worst single unit costs about 0.18 nats of validation
+loss without dropout and 0.02 with p = 0.5 (8 paired seeds; tests/core/test_coadaptation.py)."""
+LINK_RANGES = {"p": (0.05, 0.9), "noise": (0.0, 1.0), "n_train": (20, 1000), "layers": (1, 2), "layer": (1, 2),
+               "seed": (0, 2**31 - 1), "epochs": (10, 5000)}
+
+
+# -- the controls ------------------------------------------------------------------------------
+def _from_link(name: str, raw: str) -> Any:
+    default = DEFAULTS[name]
+    choices = {"dataset": PLANE_DATASETS, "activation": ACTIVATIONS, "width": WIDTHS, "speed": SPEEDS}.get(name)
+    if name == "speed" and raw == "max":
+        return "max"
+    if choices is not None and isinstance(default, str):
+        if raw not in choices:
+            raise ValueError(f"choose from {', '.join(choices)}")
+        return raw
+    value = float(raw)
+    if isinstance(default, int):
+        if not value.is_integer():  # also refuses inf and nan
+            raise ValueError("must be a whole number")
+        value = int(value)
+    if choices is not None:
+        if value not in choices:
+            raise ValueError(f"choose from {', '.join(str(c) for c in choices)}")
+        return value
+    lo, hi = LINK_RANGES[name]
+    if not lo <= value <= hi:
+        raise ValueError(f"must be in [{lo:g}, {hi:g}]")
+    return value
+
+
+def _seed_widgets() -> None:
+    """Each widget's default, or the link's value the first time the page opens in this session."""
+    first_visit = NS + "p" not in st.session_state
+    for name, value in DEFAULTS.items():
+        if NS + name in st.session_state:
+            continue
+        raw = st.query_params.get(name) if first_visit else None
+        if raw is not None:
+            try:
+                value = _from_link(name, raw)
+            except ValueError as exc:
+                st.warning(f"The link's {name}={raw!r} cannot be used ({exc}); using the default, {value}.", icon="🔗")
+        st.session_state[NS + name] = value
+
+
+def _write_link() -> None:
+    st.query_params.from_dict({name: str(st.session_state[NS + name]) for name in DEFAULTS})
+
+
+def controls() -> tuple[Settings, int]:
+    """The sidebar; returns the two runs' settings and the hidden layer (0-based) being measured."""
+    _seed_widgets()
+    sb = st.sidebar
+    sb.slider("Dropout p of the dropout run", 0.05, 0.9, step=0.05, key=NS + "p",
+              help="Probability of DROPPING each hidden unit at a training step, in the run with dropout. "
+                   "The other run is the same network with p = 0. Takes effect at the next step, no reset.")
+    with sb.expander("Data", expanded=False):
+        st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
+                     help="The 2-D problem, as in the Playground. Changing it starts a new run.")
+        st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
+                  help="How much the classes overlap: more noise gives the network more to memorise.")
+        st.slider("Training points", 20, 1000, step=10, key=NS + "n_train",
+                  help="Few points and many units is where co-adaptation shows most.")
+        st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
+                        help="Fixes the data, the shared initial weights, the batch order and the masks.")
+    with sb.expander("Network", expanded=False):
+        st.select_slider("Units per hidden layer", WIDTHS, key=NS + "width",
+                         help="Every unit appears in the diagram, where a click switches it off.")
+        layers = st.slider("Hidden layers", 1, 2, key=NS + "layers",
+                           help="With two, choose which one the statistics measure.")
+        if st.session_state[NS + "layer"] > layers:
+            st.session_state[NS + "layer"] = layers
+        st.radio("Measure hidden layer", list(range(1, layers + 1)), key=NS + "layer", horizontal=True,
+                 disabled=layers == 1, help="The layer whose units are knocked out, correlated and counted.")
+        st.selectbox("Activation", ACTIVATIONS, key=NS + "activation",
+                     help="ReLU units output exact zeros, which the sparsity numbers count; tanh and sigmoid "
+                          "units almost never do.")
+    with sb.expander("Training", expanded=False):
+        st.number_input("Epochs", 10, 5000, step=50, key=NS + "epochs",
+                        help="Both runs stop here. Raise it after they finish to carry on.")
+        st.select_slider("Speed (epochs per second)", SPEEDS, key=NS + "speed",
+                         help="A pace you can watch; 'max' trains as fast as the CPU allows.")
+    _write_link()
+    value = lambda name: st.session_state[NS + name]  # noqa: E731
+    layers = int(value("layers"))
+    try:
+        with_dropout = RunConfig(
+            data=DataConfig(dataset=value("dataset"), noise=float(value("noise")), n_train=int(value("n_train")),
+                            seed=int(value("seed"))),
+            model=ModelConfig(num_hiddens=(int(value("width")),) * layers, activation=value("activation"),
+                              p_hidden=(float(value("p")),) * layers),
+            train=TrainConfig(max_epochs=int(value("epochs"))),
+        )
+    except ConfigError as exc:
+        st.error(f"These settings do not make a valid run: {exc}")
+        st.stop()
+    without = RunConfig(with_dropout.data, with_dropout.model.with_p(0.0, (0.0,) * layers), with_dropout.train)
+    speed = value("speed")
+    return Settings(with_dropout, without, None if speed == "max" else float(speed)), int(value("layer")) - 1
+
+
+def sync_runner(settings: Settings, layer: int) -> LiveRunner:
+    """The Playground's driver with the statistics on; another measured layer needs no new run."""
+    runner = playground.sync_runner(settings, ns=NS, coadaptation_layer=0, diagram_units=DIAGRAM_UNITS)
+    if st.session_state.get(NS + "knocked_for") is not runner:  # a new run: every unit is back on
+        _forget_knocked()
+        st.session_state[NS + "knocked_for"] = runner
+    if runner.snapshot()["coadaptation_layer"] != layer:
+        if st.session_state[KNOCKED]:
+            runner.send("knockout", layer=None, units=None)  # the units were another layer's
+        _forget_knocked()
+        runner.send("set_coadaptation_layer", layer=layer)
+        runner.wait_for(lambda s: s["coadaptation_layer"] == layer, 0.5)
+    return runner
+
+
+# -- switching units off -----------------------------------------------------------------------
+def _forget_knocked() -> None:
+    """Every unit on (the runner is new, or measures another layer): redraw the clickable charts."""
+    st.session_state[KNOCKED] = []
+    st.session_state[PICK_GEN] = st.session_state.get(PICK_GEN, 0) + 1
+
+
+def _set_knocked(units: list[int]) -> None:
+    runner: LiveRunner | None = st.session_state.get(RUNNER)
+    st.session_state[KNOCKED] = sorted(set(units))
+    if runner is None:
+        return
+    layer = int(st.session_state[NS + "layer"]) - 1
+    runner.send("knockout", layer=layer, units=st.session_state[KNOCKED])
+    wanted = st.session_state[KNOCKED]
+    runner.wait_for(lambda s: (s["runs"][0].get("knockout") or {}).get("units", []) == wanted, 0.5)
+
+
+def _on_pick(name: str, generation: int) -> None:
+    """A click on a clickable chart: switch the clicked unit(s) off, or back on if they were off.
+
+    Plotly sends a selection; one click can arrive twice, so only the first event of the
+    current generation of charts counts, and the charts are then redrawn unselected."""
+    if generation != st.session_state.get(PICK_GEN, 0):
+        return
+    event = st.session_state.get(_chart_key(name, generation))
+    points = event.selection.points if event is not None else []
+    picked = viz_coadaptation.clickable_units(points)
+    if not picked:
+        return
+    st.session_state[PICK_GEN] = generation + 1
+    knocked = set(st.session_state.get(KNOCKED, []))
+    _set_knocked(sorted(knocked.symmetric_difference(picked)))
+
+
+def _chart_key(name: str, generation: int) -> str:
+    return f"{NS}{name}.{generation}.chart"
+
+
+def restore_all() -> None:
+    _set_knocked([])
+    st.session_state[PICK_GEN] = st.session_state.get(PICK_GEN, 0) + 1
+
+
+def _clickable(build: Callable[[], Any], name: str, playing: bool) -> None:
+    """A chart whose points switch units off. Streamlit mounts a selectable chart afresh whenever
+    its figure changes, and a click that lands during the remount is lost; so while the runs
+    train, the figure is rebuilt only every CLICKABLE_REFRESH seconds (and at once after a click)."""
+    generation = st.session_state.get(PICK_GEN, 0)
+    held = st.session_state.get(f"{NS}{name}.figure")
+    now = time.monotonic()
+    if held is None or held[0] != generation or not playing or now - held[1] >= CLICKABLE_REFRESH:
+        held = (generation, now, build())
+        st.session_state[f"{NS}{name}.figure"] = held
+    st.plotly_chart(held[2], key=f"{NS}{name}.{generation}.chart", on_select=partial(_on_pick, name, generation),
+                    selection_mode="points", config={"displayModeBar": False})
+
+
+# -- predictions ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    prompt: str
+    options: tuple[str, ...]
+    answer: int
+    explanation: str
+    statistic: str  # the lead number compared live
+    lower_with_dropout: bool  # what the measured claim says about it
+
+
+def load_predictions(path: Path = PREDICTIONS_FILE) -> dict[str, Prediction]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    items = {}
+    for raw in data["prediction"]:
+        options = tuple(raw["options"])
+        if not 0 <= raw["answer"] < len(options):
+            raise ValueError(f"{path.name}: prediction {raw['id']!r} has no option {raw['answer']}")
+        items[raw["id"]] = Prediction(raw["id"], raw["prompt"], options, raw["answer"], raw["explanation"],
+                                      raw["statistic"], raw["lower_with_dropout"])
+    return items
+
+
+def revealed(prediction_id: str) -> bool:
+    return st.session_state.get(NS + "reveal_all", False) or st.session_state.get(f"{NS}predict.{prediction_id}") \
+        is not None or st.session_state.get(f"{NS}shown.{prediction_id}", False)
+
+
+def predict(prediction: Prediction, runs: list[dict[str, Any]]) -> bool:
+    """Ask first; once answered (or skipped), say whether it was right, and what this run shows.
+    Returns whether the statistic may now be shown."""
+    key = f"{NS}predict.{prediction.id}"
+    choice = st.radio(f"**Predict first:** {prediction.prompt}", range(len(prediction.options)), index=None,
+                      key=key, format_func=lambda i: prediction.options[i],
+                      help="Your answer is only for you: it is not stored or sent anywhere.")
+    if not revealed(prediction.id):
+        st.button("Just show me", key=f"{NS}skip.{prediction.id}.button", on_click=st.session_state.__setitem__,
+                  args=(f"{NS}shown.{prediction.id}", True), help="Reveal the statistic without predicting.")
+        return False
+    if choice is not None:
+        (st.success if choice == prediction.answer else st.warning)(
+            ("Right. " if choice == prediction.answer else "Not quite. ") + prediction.explanation)
+    else:
+        st.info(prediction.explanation)
+    leads = [(run.get("coadaptation") or {}).get("lead") for run in runs]
+    if all(leads):
+        with_dropout, without = (lead[prediction.statistic] for lead in leads)
+        agrees = (with_dropout < without) == prediction.lower_with_dropout
+        st.caption(f"In these two runs right now: {with_dropout:.3f} with dropout, {without:.3f} without, "
+                   + ("as the seeds above say." if agrees else
+                      "not what the seeds say on average: one run is one seed. Let it train on, or change the seed."))
+    return True
+
+
+# -- drawing ---------------------------------------------------------------------------------------
+def run_labels(runs: list[dict[str, Any]]) -> list[str]:
+    p = runs[0]["config"]["model.p_hidden"].split(",")[0]
+    return [f"With dropout (p={float(p):g})", "Without dropout"]
+
+
+def _accuracy(col, run: dict[str, Any], label: str) -> None:
+    h = run["history"]
+    knock = run.get("knockout")
+    stats = run.get("coadaptation")
+    c1, c2 = col.columns(2)
+    if not h["epoch"]:
+        c1.metric("Val accuracy", "–")
+        c2.metric("Worst unit costs", "–")
+        return
+    if knock is None:
+        c1.metric("Val accuracy", f"{h['val_acc'][-1]:.1%}", help="Accuracy on the validation points, dropout off.")
+    else:
+        c1.metric("Val accuracy, units off", f"{knock['val_acc']:.1%}", f"{knock['val_acc'] - h['val_acc'][-1]:+.1%}",
+                  help=f"With the units you switched off; {h['val_acc'][-1]:.1%} with every unit on.")
+    if stats:
+        c2.metric("Worst unit costs", f"{stats['lead']['ko_max']:.3f} nats",
+                  help="The largest increase of the validation loss when ONE unit of the measured layer is "
+                       "switched off (cross-entropy, in nats). Low = no single unit carries the network.")
+
+
+def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
+    runs = snapshot["runs"]
+    labels = run_labels(runs)
+    lead = runs[0]
+    max_epochs = int(lead["config"]["train.max_epochs"])
+    state = snapshot["state"]
+    playing = state == "playing"
+    status = playground.STATE_TEXT[state] + (f": {snapshot['message']}" if snapshot["message"] else "")
+    st.progress(min(1.0, lead["epoch"] / max_epochs), text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status}")
+    if state in ("diverged", "error"):
+        st.warning(f"{snapshot['message']} Press **Reset** to start again.")
+    knocked = st.session_state.get(KNOCKED, [])
+    layer = int(st.session_state[NS + "layer"]) - 1
+    off_text = ", ".join(str(u + 1) for u in knocked)
+    c1, c2 = st.columns([4, 1])
+    if knocked:
+        c1.markdown(f"**Switched off in both networks:** hidden layer {layer + 1}, unit{'s' * (len(knocked) > 1)} "
+                    f"{off_text}. Click a unit again to switch it back on.")
+        c2.button("Switch all back on", key=NS + "restore.button", on_click=restore_all, use_container_width=True,
+                  help="Every unit on again, in both networks.")
+    else:
+        c1.markdown("**Click a unit** of the measured layer (a black dot) in either diagram, or a point of the "
+                    "damage chart below, to switch it off in both networks. Bigger dots cost more when switched off.")
+    worst = [run["coadaptation"]["lead"]["ko_max"] for run in runs if run.get("coadaptation")]
+    scale = max(worst) if worst else None  # one dot size for one cost in both diagrams
+    cols = st.columns(2)
+    for i, (col, run, label) in enumerate(zip(cols, runs, labels)):
+        with col:
+            st.markdown(f"**{label}**")
+            _accuracy(col, run, label)
+            suffix = f", unit{'s' * (len(knocked) > 1)} {off_text} off" if knocked else ""
+            fig = viz.decision_map(run["grid"], snapshot["grid_axis"], snapshot["data"], f"Decision map{suffix}",
+                                   height=330)
+            st.plotly_chart(fig, key=f"{NS}map_{i}", config={"displayModeBar": False})
+            _clickable(lambda run=run: viz_coadaptation.network(
+                run, layer, knocked, f"Network: click a hidden-layer-{layer + 1} unit to switch it off",
+                damage_scale=scale), f"net_{i}", playing)
+
+    st.subheader("1. Knock-out damage: can the network do without any one unit?")
+    if predict(predictions["knockout"], runs):
+        _clickable(lambda: viz_coadaptation.damage_ranked(runs, labels, knocked), "damage", playing)
+        st.plotly_chart(viz_coadaptation.lead_series(runs, labels), key=NS + "series",
+                        config={"displayModeBar": False})
+    st.subheader("2. Correlation between units")
+    if predict(predictions["correlation"], runs):
+        cols = st.columns(2)
+        for i, (col, run, label) in enumerate(zip(cols, runs, labels)):
+            stats = run.get("coadaptation")
+            mean_abs = f": mean |r| = {stats['lead']['corr_mean_abs']:.2f}" if stats else ""
+            col.plotly_chart(viz_coadaptation.correlation_heatmap(stats, f"{label}{mean_abs}"),
+                             key=f"{NS}corr_{i}", config={"displayModeBar": False})
+    st.subheader("3. Sparsity: how many activations are exactly zero?")
+    if predict(predictions["sparsity"], runs):
+        st.plotly_chart(viz_coadaptation.sparsity_histograms(runs, labels), key=NS + "sparsity",
+                        config={"displayModeBar": False})
+        for run, label in zip(runs, labels):
+            stats = run.get("coadaptation")
+            if stats:
+                lead_ = stats["lead"]
+                st.markdown(f"- **{label}**: {lead_['zero_fraction']:.1%} of activations are zero, mean activation "
+                            f"{float(sum(stats['unit_mean']) / len(stats['unit_mean'])):.3f}, "
+                            f"{int(lead_['dead_units'])} dead unit(s) (zero on every validation point).")
+
+
+def live_view(runner: LiveRunner) -> None:
+    predictions = load_predictions()
+    st.toggle("Show every statistic without predicting (for a projector)", key=NS + "reveal_all",
+              help="Skips the predictions below. A class can predict aloud first.")
+    playground.live_view(runner, lambda snapshot: draw(snapshot, predictions), tick=TICK_SECONDS)
+
+
+# -- learned features on digits (a background run, shared and cached like lesson 3's) ---------------
+FEATURES_JOB = NS + "features.job"
+FEATURE_WIDTHS = (16, 32, 64, 128, 256)
+_FEATURES = ResultCache(size=16)
+_FEATURES_IN_FLIGHT = SharedRuns(run=lambda key, settings, progress, cancelled: _train_features(settings, progress,
+                                                                                                  cancelled))
+
+
+def _train_features(settings: FeatureSettings, progress, cancelled) -> FeatureResult:
+    start = time.perf_counter()
+    return train_features(settings, cancelled=cancelled,
+                          progress=lambda f: progress(Progress(round(1000 * f), 1000, time.perf_counter() - start)))
+
+
+def _feature_token(settings: FeatureSettings) -> str:
+    return json.dumps(asdict(settings), sort_keys=True)
+
+
+def _feature_settings() -> FeatureSettings | None:
+    d = FeatureSettings()
+    k = NS + "features."
+    for name in ("p", "p_input", "width", "n_train", "epochs", "seed"):
+        st.session_state.setdefault(k + name, getattr(d, name))
+    with st.expander("Settings of the digit networks", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        c1.slider("Hidden dropout p", 0.0, 0.9, step=0.05, key=k + "p",
+                  help="Drop probability of the hidden units in the dropout network (the other has 0).")
+        c1.slider("Input dropout p", 0.0, 0.5, step=0.05, key=k + "p_input",
+                  help="Drop probability of each pixel in the dropout network. The paper keeps 80 % of the "
+                       "pixels, that is p = 0.2 here.")
+        c2.select_slider("Hidden units", FEATURE_WIDTHS, key=k + "width", help="One tile per unit (the first 64 "
+                         "are drawn).")
+        c2.slider("Training images", 100, 1500, step=100, key=k + "n_train",
+                  help=f"Out of the {DIGITS_SIZE} digits; the rest are the validation set.")
+        c3.slider("Epochs", 10, 500, step=10, key=k + "epochs", help="Passes over the training images.")
+        c3.number_input("Seed", 0, 2**31 - 1, step=1, key=k + "seed",
+                        help="Fixes the split, the shared initial weights, the batches and the masks.")
+    try:
+        return replace(d, **{name: type(getattr(d, name))(st.session_state[k + name])
+                             for name in ("p", "p_input", "width", "n_train", "epochs", "seed")})
+    except (ConfigError, ValueError) as exc:
+        st.error(f"These settings do not make a valid run: {exc}")
+        return None
+
+
+def _start_features(settings: FeatureSettings) -> None:
+    watch = _FEATURES_IN_FLIGHT.watch(_feature_token(settings), "features", settings)
+    st.session_state[FEATURES_JOB] = watch
+    session_lease().hold(FEATURES_JOB, watch)
+
+
+def _collect_features() -> None:
+    job: Watch | None = st.session_state.get(FEATURES_JOB)
+    if job is None or job.snapshot()["state"] == "running":
+        return
+    snap = job.snapshot()
+    st.session_state.pop(FEATURES_JOB, None)
+    job.close(timeout=0)
+    if snap["state"] == "done":
+        _FEATURES.put(_feature_token(job.settings), snap["result"])
+    elif snap["state"] == "cancelled":
+        st.session_state[NS + "features.notice"] = "Cancelled. Nothing was kept from that run."
+    elif snap["state"] == "error":
+        st.session_state[NS + "features.notice"] = f"The run stopped with an error: {snap['error']}"
+
+
+def features_panel() -> None:
+    """Train two digit networks (with and without dropout) in the background, then show their tiles."""
+    settings = _feature_settings()
+    _collect_features()
+    notice = st.session_state.pop(NS + "features.notice", None)
+    if notice:
+        st.info(notice)
+    job: Watch | None = st.session_state.get(FEATURES_JOB)
+    if job is not None:
+        @st.fragment(run_every=TICK_SECONDS)
+        def _progress() -> None:
+            snap = job.snapshot()
+            if snap["state"] != "running":
+                st.rerun()
+            eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
+            st.progress(snap["fraction"], text=f"Training the two digit networks: {100 * snap['fraction']:.0f} %, "
+                                               f"{eta}")
+            st.button("Cancel", key=NS + "features.cancel.button", on_click=job.cancel,
+                      help="Stop this run; nothing is kept.")
+        _progress()
+        return
+    if settings is None:
+        return
+    result = _FEATURES.get(_feature_token(settings))
+    if result is None:
+        st.button("▶ Train the two digit networks", key=NS + "features.run.button", type="primary",
+                  on_click=_start_features, args=(settings,),
+                  help="Trains both networks from the same initial weights, in the background: a few seconds.")
+        return
+    show_features(result)
+
+
+def show_features(result: FeatureResult) -> None:
+    without, with_ = result.runs
+    cols = st.columns(2)
+    for i, (col, run, label) in enumerate(zip(cols, (with_, without), (
+            f"With dropout (p={with_.p:g}, input p={with_.p_input:g})", "Without dropout"))):
+        with col:
+            st.plotly_chart(viz_coadaptation.feature_tiles(run.tiles, label), key=f"{NS}tiles_{i}",
+                            config={"displayModeBar": False})
+            st.markdown(
+                f"- roughness of the tiles: **{run.mean_roughness:.2f}** (about 1 = noise, 0 = smooth)\n"
+                f"- hidden activations at zero: **{run.sparsity.zero_fraction:.0%}**, mean activation "
+                f"**{run.mean_activation:.3f}**\n"
+                f"- validation accuracy **{run.val_acc:.1%}** (training {run.train_acc:.1%})\n"
+                f"- worst single unit costs **{run.knockout_max:.3f}** nats")
+    shown = min(len(with_.tiles), viz_coadaptation.MAX_TILES)
+    st.caption(f"{result.settings.width} hidden units (the first {shown} drawn), {result.settings.n_train} training "
+               f"images, {result.settings.epochs} epochs, seed {result.settings.seed}; trained in "
+               f"{result.seconds:.1f} s. Roughness is over every unit, on the pixels that are not blank in every "
+               "training image. One seed: the lesson's numbers are over eight.")
