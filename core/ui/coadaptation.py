@@ -269,10 +269,17 @@ def predict(prediction: Prediction, runs: list[dict[str, Any]]) -> bool:
     leads = [(run.get("coadaptation") or {}).get("lead") for run in runs]
     if all(leads):
         with_dropout, without = (lead[prediction.statistic] for lead in leads)
-        agrees = (with_dropout < without) == prediction.lower_with_dropout
-        st.caption(f"In these two runs right now: {with_dropout:.3f} with dropout, {without:.3f} without, "
-                   + ("as the seeds above say." if agrees else
-                      "not what the seeds say on average: one run is one seed. Let it train on, or change the seed."))
+        now = f"In these two runs right now: {with_dropout:.3f} with dropout, {without:.3f} without"
+        if prediction.statistic == "zero_fraction" and runs[0]["config"]["model.activation"] != "relu":
+            st.caption(f"{now}. {runs[0]['config']['model.activation']} units are (almost) never exactly zero, "
+                       "so this statistic says nothing here: switch the activation back to relu.")
+        elif with_dropout == without:
+            st.caption(f"{now}: the same.")
+        elif (with_dropout < without) == prediction.lower_with_dropout:
+            st.caption(f"{now}, as the seeds above say.")
+        else:
+            st.caption(f"{now}: not what the seeds say on average. One pair of runs is one seed: let it train on, "
+                       "or change the seed.")
     return True
 
 

@@ -130,3 +130,13 @@ def test_digit_features_train_in_the_background_and_show_their_tiles(open_page):
     assert any("roughness of the tiles" in m.value for m in at.markdown)
     tiles = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Without dropout")
     assert tiles["data"][0]["z"]["shape"] == f"{2 * 9 - 1}, {8 * 9 - 1}"  # 16 tiles: two rows of eight
+
+
+def test_with_tanh_the_sparsity_reveal_says_it_measures_nothing(open_page):
+    at = open_page(PAGE, query={"activation": "tanh"})
+    at.toggle(key=NS + "reveal_all").set_value(True).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption if c.value.startswith("In these two runs right now:")]
+    assert len(captions) == 3
+    assert "tanh units are (almost) never exactly zero" in captions[2]
+    assert "0.000 with dropout, 0.000 without" in captions[2]
