@@ -1,7 +1,7 @@
 """Plotly figures built from the live runner's plain-data snapshots. No Streamlit, no torch."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -121,16 +121,7 @@ def network_diagram(run: dict[str, Any], title: str, *, height: int = 300) -> go
     n_layers = len(sizes)
     pos = [[(float(li), _unit_y(j, shown[li])) for j in range(shown[li])] for li in range(n_layers)]
 
-    traces: list[dict[str, Any]] = []
-    for positive, color in ((True, CLASS_COLORS[1]), (False, CLASS_COLORS[0])):
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        for li, weight in enumerate(weights):
-            for j, k in zip(*np.nonzero((weight >= 0) == positive)):
-                xs += [pos[li][k][0], pos[li + 1][j][0], None]
-                ys += [pos[li][k][1], pos[li + 1][j][1], None]
-        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "opacity": 0.35,
-                       "line": {"color": color, "width": 0.6}, "hoverinfo": "skip", "showlegend": False})
+    traces = edge_traces(weights, pos)
     for kept in (True, False):
         xs, ys, texts = [], [], []
         for li in range(n_layers):
@@ -156,6 +147,27 @@ def network_diagram(run: dict[str, Any], title: str, *, height: int = 300) -> go
         xaxis={"visible": False, "range": [-0.4, n_layers - 0.6]},
         yaxis={"visible": False, "range": [-0.3, 1.05]},
     ))
+
+
+def edge_traces(weights: Sequence[np.ndarray], pos: list[list[tuple[float, float]]], *, opacity: float = 0.35,
+                skip: Callable[[int, int, int], bool] | None = None) -> list[dict[str, Any]]:
+    """One line trace for the positive weights (blue) and one for the negative (orange).
+
+    ``weights[li]`` is [out, in] from layer li to li + 1; ``pos[li][j]`` is unit j's place;
+    ``skip(li, j, k)`` leaves out the edge from unit k of layer li to unit j of layer li + 1."""
+    traces = []
+    for positive, color in ((True, CLASS_COLORS[1]), (False, CLASS_COLORS[0])):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for li, weight in enumerate(weights):
+            for j, k in zip(*np.nonzero((weight >= 0) == positive)):
+                if skip is not None and skip(li, j, k):
+                    continue
+                xs += [pos[li][k][0], pos[li + 1][j][0], None]
+                ys += [pos[li][k][1], pos[li + 1][j][1], None]
+        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "opacity": opacity,
+                       "line": {"color": color, "width": 0.6}, "hoverinfo": "skip", "showlegend": False})
+    return traces
 
 
 def _unit_y(j: int, n: int) -> float:

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.coadaptation import MEAN_BINS
-from core.viz import CLASS_COLORS, RUN_COLORS, _layer_name, _unit_y, base_layout, decimate
+from core.viz import RUN_COLORS, _layer_name, _unit_y, base_layout, decimate, edge_traces
 
 KNOCKED_COLOR = "#d6336c"
 CORR_SCALE = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]  # r = -1 red, +1 blue
@@ -52,18 +52,9 @@ def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str,
     damage = np.asarray(stats["loss_increase"]) if stats else None
     off = set(knocked)
 
-    traces: list[dict[str, Any]] = []
-    for positive, color in ((True, CLASS_COLORS[1]), (False, CLASS_COLORS[0])):
-        xs: list[float | None] = []
-        ys: list[float | None] = []
-        for li, weight in enumerate(weights):
-            for j, k in zip(*np.nonzero((weight >= 0) == positive)):
-                if li + 1 == target and j in off or li == target and k in off:
-                    continue  # a knocked-out unit sends and receives nothing
-                xs += [pos[li][k][0], pos[li + 1][j][0], None]
-                ys += [pos[li][k][1], pos[li + 1][j][1], None]
-        traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "opacity": 0.3,
-                       "line": {"color": color, "width": 0.6}, "hoverinfo": "skip", "showlegend": False})
+    # A knocked-out unit sends and receives nothing.
+    traces = edge_traces(weights, pos, opacity=0.3,
+                         skip=lambda li, j, k: li + 1 == target and j in off or li == target and k in off)
     other = [(pos[li][j], f"{_layer_name(li, n_layers)}, unit {j + 1}")
              for li in range(n_layers) if li != target for j in range(shown[li])]
     traces.append({

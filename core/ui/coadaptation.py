@@ -28,6 +28,7 @@ from core.live import LiveRunner
 from core.sweep import Progress
 from core.ui import playground
 from core.ui.controls import Settings
+from core.ui.links import number_from_link
 from core.ui.session import session_lease
 
 NS = "coadaptation."
@@ -62,19 +63,13 @@ def _from_link(name: str, raw: str) -> Any:
         if raw not in choices:
             raise ValueError(f"choose from {', '.join(choices)}")
         return raw
-    value = float(raw)
-    if isinstance(default, int):
-        if not value.is_integer():  # also refuses inf and nan
-            raise ValueError("must be a whole number")
-        value = int(value)
     if choices is not None:
+        numbers = [c for c in choices if not isinstance(c, str)]
+        value = number_from_link(raw, default, min(numbers), max(numbers))
         if value not in choices:
             raise ValueError(f"choose from {', '.join(str(c) for c in choices)}")
         return value
-    lo, hi = LINK_RANGES[name]
-    if not lo <= value <= hi:
-        raise ValueError(f"must be in [{lo:g}, {hi:g}]")
-    return value
+    return number_from_link(raw, default, *LINK_RANGES[name])
 
 
 def _seed_widgets() -> None:

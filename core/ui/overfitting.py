@@ -17,6 +17,7 @@ from core import viz_sweep
 from core.background import ResultCache, SharedRuns, Watch
 from core.config import DATASETS, DIGITS_SIZE, ConfigError
 from core.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings
+from core.ui.links import number_from_link
 from core.ui.session import session_lease
 from core.verdicts import FAILS, HOLDS
 
@@ -74,15 +75,7 @@ def _from_link(name: str, raw: str, default: Any) -> Any:
         if raw not in DATASETS:
             raise ValueError(f"choose from {', '.join(DATASETS)}")
         return raw
-    value = float(raw)
-    if isinstance(default, int):
-        if not value.is_integer():  # also refuses inf and nan
-            raise ValueError("must be a whole number")
-        value = int(value)
-    lo, hi = LINK_RANGES[name]
-    if not lo <= value <= hi:
-        raise ValueError(f"must be in [{lo:g}, {hi:g}]")
-    return value
+    return number_from_link(raw, default, *LINK_RANGES[name])
 
 
 LINK_RANGES = {"noise": (0, 1), "n_train": (20, 1000), "width": (8, 256), "layers": (1, 3), "seeds": (1, 10),
