@@ -3,7 +3,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.ui import coadaptation
+from core.ui import coadaptation, overfitting
 from core.ui.controls import NS
 from core.ui.overfitting import JOB
 from core.ui.playground import RUNNER
@@ -13,6 +13,17 @@ HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB)
 
 APP = "../../app.py"
 PLAYGROUND = "pages/02_playground.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_result_caches():
+    """Finished results are shared by the whole process (as on a server); each test starts without them."""
+    caches = (overfitting._CACHE, coadaptation._FEATURES)
+    for cache in caches:
+        cache.clear()
+    yield
+    for cache in caches:
+        cache.clear()
 
 
 @pytest.fixture

@@ -6,21 +6,10 @@ knock-out is set as the click's callback sets it.
 """
 import time
 
-import pytest
-
-from core.ui import coadaptation
 from core.ui.coadaptation import FEATURES_JOB, KNOCKED, NS, RUNNER
 from tests.pages.conftest import charts
 
 PAGE = "pages/04_coadaptation.py"
-
-
-@pytest.fixture(autouse=True)
-def fresh_feature_cache():
-    """Results are shared by the whole process (as on a server); each test starts without them."""
-    coadaptation._FEATURES.clear()
-    yield
-    coadaptation._FEATURES.clear()
 
 
 def titles(at) -> list[str]:

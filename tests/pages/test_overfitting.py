@@ -1,22 +1,11 @@
 """Lesson 3's page, headless: a tiny preset runs to a verdict; cancel; bad links and settings."""
 import time
 
-import pytest
-
 from core.experiments import EXPERIMENTS
-from core.ui import overfitting
 from core.ui.overfitting import JOB, NS
 from tests.pages.conftest import charts
 
 PAGE = "pages/03_overfitting.py"
-
-
-@pytest.fixture(autouse=True)
-def fresh_result_cache():
-    """Results are shared by the whole process (as on a server); each test starts without them."""
-    overfitting._CACHE.clear()
-    yield
-    overfitting._CACHE.clear()
 
 
 def tiny(key: str, **extra) -> dict:
