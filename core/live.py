@@ -88,6 +88,10 @@ class LiveRunner:
         if coadaptation_layer is not None and not 0 <= coadaptation_layer < len(cfg_a.model.num_hiddens):
             raise ValueError(f"coadaptation_layer must be a hidden layer, 0..{len(cfg_a.model.num_hiddens) - 1}")
         self._stats_layer: int | None = None
+        self._stats: list[dict[str, Any] | None] = [None] * len(self._trainers)
+        self._stats_series: list[dict[str, list[float]]] = [{} for _ in self._trainers]
+        self._stats_step = [-1] * len(self._trainers)
+        self._stats_at = [-math.inf] * len(self._trainers)
         self._set_stats_layer(coadaptation_layer)
         self._knockout: tuple[int, tuple[int, ...]] | None = None  # (layer, units) switched off in the views
         self._snapshot: dict[str, Any] = {}
