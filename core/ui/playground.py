@@ -11,6 +11,7 @@ import streamlit as st
 from core import viz
 from core.config import RunConfig, to_flat
 from core.live import LiveRunner
+from core.ui import router
 from core.ui.controls import NS, Settings
 from core.ui.session import session_lease
 
@@ -47,6 +48,7 @@ def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, A
         st.error(f"Could not start training: {exc}")
         st.stop()
     session_lease().hold(ns + "runner", runner)
+    st.session_state[ns + "page"] = router.current_page()  # so the router can pause it on other pages
     if play:
         runner.send("play")
         runner.wait_for(lambda s: s["state"] != "ready", 0.5)
@@ -152,6 +154,8 @@ def command(name: str, ns: str = NS) -> None:
         return
     before = runner.snapshot()
     runner.send(name)
+    if st.session_state.get(ns + "reset_reason") == router.PAUSED_ELSEWHERE:
+        st.session_state[ns + "reset_reason"] = None  # the learner is back at the controls
     if name == "step" and before["state"] in ("ready", "paused", "playing"):
         step = before["runs"][0]["step"]
         runner.wait_for(lambda s: s["runs"][0]["step"] > step, 0.5)  # the step itself, not just the pause

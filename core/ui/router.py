@@ -29,11 +29,36 @@ def run_router() -> None:
     ]
     page = st.navigation({"Dropout Lab": [home], "Lessons and labs": lesson_pages})
     _keep_widget_values()
-    _run.active = True
+    _pause_elsewhere(page.url_path)
+    _run.active, _run.page = True, page.url_path
     try:
         page.run()
     finally:
         _run.active = False
+
+
+def current_page() -> str | None:
+    """The url path of the page this script run shows (None outside the router)."""
+    return getattr(_run, "page", None) if getattr(_run, "active", False) else None
+
+
+RUNNER_SUFFIX = "runner"
+PAUSED_ELSEWHERE = "Paused while you were on another page: press Play to carry on."
+
+
+def _pause_elsewhere(shown: str) -> None:
+    """A live run trains only while its page is open: one on another page of this session is paused,
+    so it does not take the CPU from what the learner is looking at (or from a classmate). A page
+    that starts a runner under ``NS + "runner"`` records its own url path under ``NS + "page"``."""
+    ss = st.session_state
+    for key in [k for k in ss if isinstance(k, str) and k.endswith("." + RUNNER_SUFFIX)]:
+        ns = key[: -len(RUNNER_SUFFIX)]
+        runner = ss[key]
+        if ss.get(ns + "page", shown) == shown or not getattr(runner, "alive", False):
+            continue
+        if runner.snapshot()["state"] == "playing":
+            runner.send("pause")
+            ss[ns + "reset_reason"] = PAUSED_ELSEWHERE
 
 
 KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.", "coadaptation.")
