@@ -15,8 +15,9 @@ from core.coadaptation import MEAN_BINS
 from core.viz import RUN_COLORS, _layer_name, _unit_y, base_layout, decimate, edge_traces
 
 KNOCKED_COLOR = "#d6336c"
-CORR_SCALE = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]  # r = -1 red, +1 blue
-TILE_SCALE = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]  # negative weight blue, positive red
+SIGNED_SCALE = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]
+"""Negative red, positive blue, for correlations and weights alike (the diagrams' edges are blue
+for a positive weight too)."""
 
 
 def clickable_units(selection_points: Sequence[dict[str, Any]]) -> list[int]:
@@ -36,12 +37,13 @@ def clickable_units(selection_points: Sequence[dict[str, Any]]) -> list[int]:
 
 
 def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str, *, damage_scale: float | None = None,
-            height: int = 340) -> go.Figure:
+            show_damage: bool = True, height: int = 340) -> go.Figure:
     """The network with hidden layer ``layer`` clickable: each of its units is a dot whose size
     grows with its knock-out damage (the loss it costs when switched off alone), a dot of the
     largest size costing ``damage_scale`` nats (default: this run's worst unit; pass the worst
     of both runs to compare two diagrams); knocked-out units are crossed out. Edges are
-    coloured by the sign of their weight, as in the Playground."""
+    coloured by the sign of their weight, as in the Playground. ``show_damage=False`` draws every
+    unit the same size and keeps the costs out of the hover text (before a learner predicts)."""
     sizes: list[int] = run["layer_sizes"]
     weights = run["weights"]  # [out, in] per Linear, cut to the units the snapshot carries
     shown = [weights[0].shape[1]] + [w.shape[0] for w in weights]
@@ -49,7 +51,7 @@ def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str,
     target = layer + 1  # index among all layers: 0 is the input
     pos = [[(float(li), _unit_y(j, shown[li])) for j in range(shown[li])] for li in range(n_layers)]
     stats = run.get("coadaptation")
-    damage = np.asarray(stats["loss_increase"]) if stats else None
+    damage = np.asarray(stats["loss_increase"]) if stats and show_damage else None
     off = set(knocked)
 
     # A knocked-out unit sends and receives nothing.
@@ -130,18 +132,21 @@ SERIES = (
 )
 
 
-def lead_series(runs: Sequence[dict[str, Any]], labels: Sequence[str], *, height: int = 420) -> go.Figure:
-    """The four lead numbers over training, one small panel each, both runs in each panel."""
+def lead_series(runs: Sequence[dict[str, Any]], labels: Sequence[str], keys: Sequence[str] | None = None, *,
+                height: int = 260) -> go.Figure:
+    """Lead numbers over training (``keys`` of ``SERIES``, default all), one small panel each, side
+    by side, both runs in each panel."""
+    chosen = [(key, title) for key, title in SERIES if keys is None or key in keys]
     traces: list[dict[str, Any]] = []
     layout: dict[str, Any] = {}
     annotations = []
-    for n, (key, title) in enumerate(SERIES):
-        row, col = divmod(n, 2)
+    width = 1.0 / len(chosen)
+    for n, (key, title) in enumerate(chosen):
         axis = "" if n == 0 else str(n + 1)
-        x0, x1 = (0.0, 0.45) if col == 0 else (0.55, 1.0)
-        y0, y1 = (0.58, 0.95) if row == 0 else (0.0, 0.37)
+        x0, x1 = n * width + (0.05 if n else 0.0), (n + 1) * width - (0.05 if n + 1 < len(chosen) else 0.0)
+        y0, y1 = 0.0, 0.9
         layout[f"xaxis{axis}"] = {"domain": [x0, x1], "anchor": f"y{axis}", "fixedrange": True,
-                                  **({"title": {"text": "epoch", "standoff": 0}} if row == 1 else {})}
+                                  "title": {"text": "epoch", "standoff": 0}}
         layout[f"yaxis{axis}"] = {"domain": [y0, y1], "anchor": f"x{axis}", "fixedrange": True,
                                   "rangemode": "tozero" if key != "ko_mean" else "normal"}
         annotations.append({"text": title, "x": (x0 + x1) / 2, "y": y1 + 0.01, "xref": "paper", "yref": "paper",
@@ -151,12 +156,13 @@ def lead_series(runs: Sequence[dict[str, Any]], labels: Sequence[str], *, height
             if not stats or key not in stats["series"]:
                 continue
             xs, ys = decimate(stats["series"]["epoch"], stats["series"][key])
-            traces.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": label,
+            mode = "lines" if len(xs) > 1 else "markers"  # a fresh series (another layer) has one point
+            traces.append({"type": "scatter", "x": xs, "y": ys, "mode": mode, "name": label,
                            "legendgroup": label, "showlegend": n == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
                            "line": {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 2}})
     return go.Figure(data=traces, layout=base_layout(
-        "Over training", height, "series", annotations=annotations, **layout,
-        legend={"orientation": "h", "y": -0.14, "x": 0, "font": {"size": 11}},
+        "Over training", height, "series-" + "-".join(key for key, _ in chosen), annotations=annotations, **layout,
+        legend={"orientation": "h", "y": -0.3, "x": 0, "font": {"size": 11}},
     ))
 
 
@@ -169,7 +175,7 @@ def correlation_heatmap(stats: dict[str, Any] | None, title: str, *, height: int
         names = [f"u{u}" for u in order]
         traces.append({
             "type": "heatmap", "z": matrix, "x": names, "y": names, "zmin": -1, "zmax": 1,
-            "colorscale": CORR_SCALE, "colorbar": {"thickness": 10, "title": {"text": "r", "side": "right"}},
+            "colorscale": SIGNED_SCALE, "colorbar": {"thickness": 10, "title": {"text": "r", "side": "right"}},
             "hovertemplate": "%{y} and %{x}: r = %{z:.2f}<extra></extra>",
         })
     return go.Figure(data=traces, layout=base_layout(
@@ -224,7 +230,7 @@ def feature_tiles(tiles: np.ndarray, title: str, *, columns: int = 8, height: in
     """First-layer weights as a grid of 8x8 images (Srivastava et al. 2014 Fig. 7).
 
     Each tile is scaled by its own largest |weight|, so every unit's pattern uses the whole
-    colour range: red for positive weights (pixels that switch the unit on), blue for negative.
+    colour range: blue for positive weights (pixels that switch the unit on), red for negative.
     """
     tiles = np.asarray(tiles, dtype=np.float64)[:max_tiles]
     n, h, w = tiles.shape
@@ -235,8 +241,9 @@ def feature_tiles(tiles: np.ndarray, title: str, *, columns: int = 8, height: in
         r, c = divmod(k, columns)
         scale = np.abs(tile).max()
         canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = tile / scale if scale else 0.0
-    trace = {"type": "heatmap", "z": canvas, "zmin": -1, "zmax": 1, "colorscale": TILE_SCALE, "showscale": False,
-             "hoverinfo": "skip"}
+    trace = {"type": "heatmap", "z": canvas, "zmin": -1, "zmax": 1, "colorscale": SIGNED_SCALE, "hoverinfo": "skip",
+             "colorbar": {"thickness": 10, "tickvals": [-1, 0, 1], "ticktext": ["−max", "0", "+max"],
+                          "title": {"text": "weight", "side": "right"}}}
     return go.Figure(data=[trace], layout=base_layout(
         title, height or 60 + 46 * rows, "tiles",
         xaxis={"visible": False, "constrain": "domain", "fixedrange": True},

@@ -16,6 +16,14 @@ coadaptation.live_view(runner)
 
 st.subheader("4. Learned features on digits")
 show_sections(lesson, ["Learned features"], headers=False)
+revealed = coadaptation.features_prediction()
 coadaptation.features_panel()
+if revealed:
+    show_sections(lesson, ["Learned features, measured"], headers=False)
 
-show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+show_sections(lesson, ["What to try"])
+if coadaptation.all_revealed():
+    show_sections(lesson, ["What to notice", "Exercises"])
+else:
+    st.info("**What to notice** and the exercises appear here once you have made (or skipped) the four "
+            "predictions above: they give the answers away.")

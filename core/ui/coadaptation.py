@@ -176,21 +176,29 @@ def _set_knocked(units: list[int]) -> None:
     runner.wait_for(lambda s: (s["runs"][0].get("knockout") or {}).get("units", []) == wanted, 0.5)
 
 
-def _on_pick(name: str, generation: int) -> None:
-    """A click on a clickable chart: switch the clicked unit(s) off, or back on if they were off.
+def pick(knocked: list[int], current_generation: int, event_generation: int,
+         points: list[dict[str, Any]]) -> tuple[list[int], int]:
+    """What a click on a clickable chart does: (units switched off now, the charts' next generation).
 
-    Plotly sends a selection; one click can arrive twice, so only the first event of the
-    current generation of charts counts, and the charts are then redrawn unselected."""
-    if generation != st.session_state.get(PICK_GEN, 0):
-        return
+    A click toggles the unit(s) it picked. Plotly reports a selection, and one click can arrive
+    twice, so only the first event from the current generation of charts counts; any event that
+    holds points (a grey, unclickable dot too) starts a new generation, so the charts are drawn
+    again unselected. Empty selections (a click beside every dot) change nothing."""
+    if event_generation != current_generation or not points:
+        return knocked, current_generation
+    picked = viz_coadaptation.clickable_units(points)
+    return sorted(set(knocked).symmetric_difference(picked)), current_generation + 1
+
+
+def _on_pick(name: str, generation: int) -> None:
+    """Callback of a clickable chart: apply ``pick`` and send the result to the runner."""
     event = st.session_state.get(_chart_key(name, generation))
     points = event.selection.points if event is not None else []
-    picked = viz_coadaptation.clickable_units(points)
-    if not picked:
-        return
-    st.session_state[PICK_GEN] = generation + 1
-    knocked = set(st.session_state.get(KNOCKED, []))
-    _set_knocked(sorted(knocked.symmetric_difference(picked)))
+    knocked = st.session_state.get(KNOCKED, [])
+    units, next_generation = pick(knocked, st.session_state.get(PICK_GEN, 0), generation, points)
+    st.session_state[PICK_GEN] = next_generation
+    if units != knocked:
+        _set_knocked(units)
 
 
 def _chart_key(name: str, generation: int) -> str:
@@ -224,7 +232,7 @@ class Prediction:
     options: tuple[str, ...]
     answer: int
     explanation: str
-    statistic: str  # the lead number compared live
+    statistic: str | None  # the lead number compared live (None: not one of the live runs')
     lower_with_dropout: bool  # what the measured claim says about it
 
 
@@ -236,7 +244,7 @@ def load_predictions(path: Path = PREDICTIONS_FILE) -> dict[str, Prediction]:
         if not 0 <= raw["answer"] < len(options):
             raise ValueError(f"{path.name}: prediction {raw['id']!r} has no option {raw['answer']}")
         items[raw["id"]] = Prediction(raw["id"], raw["prompt"], options, raw["answer"], raw["explanation"],
-                                      raw["statistic"], raw["lower_with_dropout"])
+                                      raw.get("statistic"), raw.get("lower_with_dropout", False))
     return items
 
 
@@ -245,9 +253,9 @@ def revealed(prediction_id: str) -> bool:
         is not None or st.session_state.get(f"{NS}shown.{prediction_id}", False)
 
 
-def predict(prediction: Prediction, runs: list[dict[str, Any]]) -> bool:
-    """Ask first; once answered (or skipped), say whether it was right, and what this run shows.
-    Returns whether the statistic may now be shown."""
+def predict(prediction: Prediction, runs: list[dict[str, Any]] | None) -> bool:
+    """Ask first; once answered (or skipped), say whether it was right, and what the two live runs
+    show (``runs``, if the statistic is one of theirs). Returns whether the statistic may be shown."""
     key = f"{NS}predict.{prediction.id}"
     choice = st.radio(f"**Predict first:** {prediction.prompt}", range(len(prediction.options)), index=None,
                       key=key, format_func=lambda i: prediction.options[i],
@@ -261,8 +269,8 @@ def predict(prediction: Prediction, runs: list[dict[str, Any]]) -> bool:
             ("Right. " if choice == prediction.answer else "Not quite. ") + prediction.explanation)
     else:
         st.info(prediction.explanation)
-    leads = [(run.get("coadaptation") or {}).get("lead") for run in runs]
-    if all(leads):
+    leads = [(run.get("coadaptation") or {}).get("lead") for run in runs or []]
+    if leads and all(leads):
         with_dropout, without = (lead[prediction.statistic] for lead in leads)
         now = f"In these two runs right now: {with_dropout:.3f} with dropout, {without:.3f} without"
         if prediction.statistic == "zero_fraction" and runs[0]["config"]["model.activation"] != "relu":
@@ -289,9 +297,13 @@ def _accuracy(col, run: dict[str, Any], label: str) -> None:
     knock = run.get("knockout")
     stats = run.get("coadaptation")
     c1, c2 = col.columns(2)
+    if not revealed("knockout"):
+        c2.metric("Worst unit costs", "?", help="Predict in section 1 below first: which network loses more?")
+        stats = None
     if not h["epoch"]:
         c1.metric("Val accuracy", "–")
-        c2.metric("Worst unit costs", "–")
+        if stats:
+            c2.metric("Worst unit costs", "–")
         return
     if knock is None:
         c1.metric("Val accuracy", f"{h['val_acc'][-1]:.1%}", help="Accuracy on the validation points, dropout off.")
@@ -326,7 +338,8 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
                   help="Every unit on again, in both networks.")
     else:
         c1.markdown("**Click a unit** of the measured layer (a black dot) in either diagram, or a point of the "
-                    "damage chart below, to switch it off in both networks. Bigger dots cost more when switched off.")
+                    "damage chart below, to switch it off in both networks."
+                    + (" Bigger dots cost more when switched off." if revealed("knockout") else ""))
     worst = [run["coadaptation"]["lead"]["ko_max"] for run in runs if run.get("coadaptation")]
     scale = max(worst) if worst else None  # one dot size for one cost in both diagrams
     cols = st.columns(2)
@@ -340,13 +353,12 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
             st.plotly_chart(fig, key=f"{NS}map_{i}", config={"displayModeBar": False})
             _clickable(lambda run=run: viz_coadaptation.network(
                 run, layer, knocked, f"Network: click a hidden-layer-{layer + 1} unit to switch it off",
-                damage_scale=scale), f"net_{i}", playing)
+                damage_scale=scale, show_damage=revealed("knockout")), f"net_{i}", playing)
 
     st.subheader("1. Knock-out damage: can the network do without any one unit?")
     if predict(predictions["knockout"], runs):
         _clickable(lambda: viz_coadaptation.damage_ranked(runs, labels, knocked), "damage", playing)
-        st.plotly_chart(viz_coadaptation.lead_series(runs, labels), key=NS + "series",
-                        config={"displayModeBar": False})
+        _series(runs, labels, ("ko_max", "ko_mean"))
     st.subheader("2. Correlation between units")
     if predict(predictions["correlation"], runs):
         cols = st.columns(2)
@@ -355,10 +367,12 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
             mean_abs = f": mean |r| = {stats['lead']['corr_mean_abs']:.2f}" if stats else ""
             col.plotly_chart(viz_coadaptation.correlation_heatmap(stats, f"{label}{mean_abs}"),
                              key=f"{NS}corr_{i}", config={"displayModeBar": False})
+        _series(runs, labels, ("corr_mean_abs",))
     st.subheader("3. Sparsity: how many activations are exactly zero?")
     if predict(predictions["sparsity"], runs):
         st.plotly_chart(viz_coadaptation.sparsity_histograms(runs, labels), key=NS + "sparsity",
                         config={"displayModeBar": False})
+        _series(runs, labels, ("zero_fraction",))
         for run, label in zip(runs, labels):
             stats = run.get("coadaptation")
             if stats:
@@ -366,6 +380,16 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
                 st.markdown(f"- **{label}**: {lead_['zero_fraction']:.1%} of activations are zero, mean activation "
                             f"{float(sum(stats['unit_mean']) / len(stats['unit_mean'])):.3f}, "
                             f"{int(lead_['dead_units'])} dead unit(s) (zero on every validation point).")
+
+
+def _series(runs: list[dict[str, Any]], labels: list[str], keys: tuple[str, ...]) -> None:
+    st.plotly_chart(viz_coadaptation.lead_series(runs, labels, keys), key=f"{NS}series.{'.'.join(keys)}",
+                    config={"displayModeBar": False})
+
+
+def all_revealed() -> bool:
+    """Every prediction answered or skipped: the page may show the lesson's measured numbers."""
+    return all(revealed(p) for p in ("knockout", "correlation", "sparsity", "features"))
 
 
 def live_view(runner: LiveRunner) -> None:
@@ -403,8 +427,8 @@ def _feature_settings() -> FeatureSettings | None:
         c1.slider("Hidden dropout p", 0.0, 0.9, step=0.05, key=k + "p",
                   help="Drop probability of the hidden units in the dropout network (the other has 0).")
         c1.slider("Input dropout p", 0.0, 0.5, step=0.05, key=k + "p_input",
-                  help="Drop probability of each pixel in the dropout network. The paper keeps 80 % of the "
-                       "pixels, that is p = 0.2 here.")
+                  help="Drop probability of each pixel in the dropout network. The paper's MNIST classifiers keep "
+                       "80 % of the pixels, that is p = 0.2 here. Set 0 for hidden dropout alone.")
         c2.select_slider("Hidden units", FEATURE_WIDTHS, key=k + "width", help="One tile per unit (the first 64 "
                          "are drawn).")
         c2.slider("Training images", 100, 1500, step=100, key=k + "n_train",
@@ -426,7 +450,8 @@ def _start_features(settings: FeatureSettings) -> None:
     session_lease().hold(FEATURES_JOB, watch)
 
 
-def _collect_features() -> None:
+def _collect_features(current: FeatureSettings | None) -> None:
+    """Move a finished run's result into the cache, and say so if the settings moved on meanwhile."""
     job: Watch | None = st.session_state.get(FEATURES_JOB)
     if job is None or job.snapshot()["state"] == "running":
         return
@@ -435,6 +460,10 @@ def _collect_features() -> None:
     job.close(timeout=0)
     if snap["state"] == "done":
         _FEATURES.put(_feature_token(job.settings), snap["result"])
+        if current != job.settings:
+            st.session_state[NS + "features.notice"] = (
+                "The digit networks finished, but their settings were changed while they trained. Their tiles "
+                "show again if you set them back; press Train to train with the new ones.")
     elif snap["state"] == "cancelled":
         st.session_state[NS + "features.notice"] = "Cancelled. Nothing was kept from that run."
     elif snap["state"] == "error":
@@ -444,7 +473,7 @@ def _collect_features() -> None:
 def features_panel() -> None:
     """Train two digit networks (with and without dropout) in the background, then show their tiles."""
     settings = _feature_settings()
-    _collect_features()
+    _collect_features(settings)
     notice = st.session_state.pop(NS + "features.notice", None)
     if notice:
         st.info(notice)
@@ -459,7 +488,8 @@ def features_panel() -> None:
             st.progress(snap["fraction"], text=f"Training the two digit networks: {100 * snap['fraction']:.0f} %, "
                                                f"{eta}")
             st.button("Cancel", key=NS + "features.cancel.button", on_click=job.cancel,
-                      help="Stop this run; nothing is kept.")
+                      help="Stop waiting for this run; nothing is kept. (A run other sessions asked for goes on "
+                           "for them.)")
         _progress()
         return
     if settings is None:
@@ -471,6 +501,11 @@ def features_panel() -> None:
                   help="Trains both networks from the same initial weights, in the background: a few seconds.")
         return
     show_features(result)
+
+
+def features_prediction() -> bool:
+    """The fourth prediction (about the digit networks), asked before the lesson's numbers show."""
+    return predict(load_predictions()["features"], None)
 
 
 def show_features(result: FeatureResult) -> None:

@@ -206,9 +206,12 @@ LESSON = (Path(__file__).resolve().parents[2] / "lessons" / "04_coadaptation.md"
 
 @pytest.fixture(scope="module")
 def measured() -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """For the defaults and for hidden dropout only: each measure's (without, with) values over SEEDS."""
+    """For the defaults, hidden dropout only and input dropout only: each measure's (without, with)
+    values over SEEDS."""
     out = {}
-    for name, settings in (("defaults", FeatureSettings()), ("hidden only", FeatureSettings(p_input=0.0))):
+    arms = (("defaults", FeatureSettings()), ("hidden only", FeatureSettings(p_input=0.0)),
+            ("input only", FeatureSettings(p=0.0)))
+    for name, settings in arms:
         pairs = [train_features(replace(settings, seed=seed, device="cpu")).runs for seed in SEEDS]
         out[name] = {key: (np.array([m(plain) for plain, _ in pairs]), np.array([m(dropped) for _, dropped in pairs]))
                      for key, m in MEASURES.items()}
@@ -239,11 +242,11 @@ def test_with_the_default_dropout_tiles_are_smoother_and_activations_sparser(mea
     assert t_of(*m["zero_fraction"]) > t
     assert t_of(*m["mean_activation"]) < -t
     assert abs(t_of(*m["val_acc"])) < t
-    assert [round(v.mean(), 2) for v in m["roughness"]] == [0.71, 0.59]
+    assert round(m["roughness"][0].mean(), 3) == 0.715 and round(m["roughness"][1].mean(), 2) == 0.59
     assert [round(100 * v.mean()) for v in m["zero_fraction"]] == [27, 54]
     assert [round(v.mean(), 2) for v in m["mean_activation"]] == [0.88, 0.36]
     assert [round(100 * v.mean(), 1) for v in m["val_acc"]] == [95.9, 96.0]
-    assert "roughness fell from 0.71 to 0.59" in LESSON
+    assert "roughness fell from 0.715 to 0.59" in LESSON
     assert "27 % to 54 %" in LESSON and "0.88 to 0.36" in LESSON and "95.9 % against 96.0 %" in LESSON
 
 
@@ -264,3 +267,12 @@ def test_hidden_dropout_alone_makes_activations_sparser_but_tiles_no_smoother(me
     assert [round(v.mean(), 3) for v in m["roughness"]] == [0.715, 0.723]
     assert [round(100 * v.mean()) for v in m["zero_fraction"]] == [27, 49]
     assert "0.715 to 0.723" in LESSON and "27 % to 49 %" in LESSON
+
+
+def test_input_dropout_alone_makes_the_tiles_as_smooth_as_the_defaults(measured):
+    """p = 0 on the hidden units, p_input = 0.2. Measured when this test was written: roughness
+    -0.126 +- 0.007 on seeds 0-7 (-0.130 +- 0.007 on seeds 8-15), to 0.59 as with the defaults."""
+    m = measured["input only"]
+    assert t_of(*m["roughness"]) < -t_critical(len(SEEDS))
+    assert round(m["roughness"][1].mean(), 2) == 0.59
+    assert "with input dropout alone\n(hidden *p* = 0) the roughness fell just as much (to 0.59)" in LESSON

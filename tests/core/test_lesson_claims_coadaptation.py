@@ -79,7 +79,10 @@ def test_knockout_damage_the_worst_unit(stats):
 def test_knockout_damage_the_mean_unit(stats):
     without, with_ = _pair(stats, "ko_mean")
     assert (round(without.mean(), 3), round(with_.mean(), 3)) == (0.011, -0.007)
-    assert _t(without - with_) > t_critical(len(SEEDS))
+    assert _t(without - with_) > t_critical(len(SEEDS)), "they differ from each other"
+    assert abs(_t(without)) < t_critical(len(SEEDS)) and abs(_t(with_)) < t_critical(len(SEEDS)), \
+        "neither differs from zero beyond noise"
+    assert "(−0.007 nats with\n  dropout, +0.011 without; neither differs from zero beyond noise" in LESSON
 
 
 def test_the_gap_opens_with_training(stats):

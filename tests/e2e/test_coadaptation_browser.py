@@ -1,6 +1,6 @@
-"""Lesson 4 in a real browser: click a unit of a network diagram while both runs train, and it is
-switched off in both networks (their decision maps and accuracies follow); click it again and it
-is back on."""
+"""Lesson 4 in a real browser: predict, then click a unit of a network diagram while both runs
+train, and it is switched off in both networks (their decision maps and accuracies follow); click
+it again and it is back on."""
 from __future__ import annotations
 
 import re
@@ -58,6 +58,9 @@ def test_clicking_a_unit_switches_it_off_in_both_networks_while_they_train(app_s
     expect(page.get_by_text("Worst unit costs").first).to_be_visible(timeout=FIRST_LOAD_TIMEOUT_MS)
     expect(page.get_by_text(re.compile(r"Epoch (\d{3}|[3-9]\d)\.\d of 3000 · Training"))).to_be_visible(
         timeout=30_000)  # 30 epochs in: the dots have sizes worth comparing
+    # Dots show their cost only once the learner has predicted which network loses more.
+    page.get_by_text("The network trained without dropout: a few of its units carry it.").click()
+    expect(page.get_by_text(re.compile(r"^Right\."))).to_be_visible(timeout=10_000)
     unit = page.wait_for_function(BIGGEST_DOT, timeout=20_000).json_value()
     switched = page.get_by_text(f"hidden layer 1, unit {unit + 1}. Click a unit again")
     _click_until(page, 1, unit, switched)
@@ -66,6 +69,6 @@ def test_clicking_a_unit_switches_it_off_in_both_networks_while_they_train(app_s
     expect(page.get_by_text(re.compile(r"Epoch \d+\.\d of 3000 · Training"))).to_be_visible()  # it trains on
     page.screenshot(path=str(artifacts / "coadaptation-knockout.png"))
 
-    _click_until(page, 0, unit, page.get_by_text("Click a unit", exact=False).first)  # the other diagram: back on
+    _click_until(page, 0, unit, page.get_by_text("of the measured layer (a black dot)"))  # the other diagram: on
     expect(switched).to_have_count(0)
     expect(page.get_by_text(re.compile(r"Decision map, units? \d+"))).to_have_count(0)
