@@ -85,6 +85,10 @@ def _seed_widgets() -> None:
             except ValueError as exc:
                 st.warning(f"The link's {name}={raw!r} cannot be used ({exc}); using the default, {value}.", icon="🔗")
         st.session_state[NS + name] = value
+    if first_visit and st.session_state[NS + "layer"] > st.session_state[NS + "layers"]:
+        st.warning(f"The link asks to measure hidden layer {st.session_state[NS + 'layer']} of a network with "
+                   f"{st.session_state[NS + 'layers']}; measuring layer {st.session_state[NS + 'layers']}.", icon="🔗")
+        st.session_state[NS + "layer"] = st.session_state[NS + "layers"]
 
 
 def _write_link() -> None:

@@ -119,6 +119,11 @@ def test_the_link_sets_the_controls_and_bad_values_are_refused(open_page):
     cfg = at.session_state[RUNNER].snapshot()["runs"][0]["config"]
     assert (cfg["model.num_hiddens"], cfg["model.p_hidden"], cfg["data.dataset"]) == ("16", "0.5", "moons")
 
+    at = open_page(PAGE, query={"layer": "2"})  # a valid number, but the network has one hidden layer
+    assert not at.exception
+    assert any("measure hidden layer 2 of a network with 1; measuring layer 1" in w.value for w in at.warning)
+    assert at.session_state[RUNNER].snapshot()["coadaptation_layer"] == 0
+
 
 def test_digit_features_train_in_the_background_and_show_their_tiles(open_page):
     k = NS + "features."
