@@ -1,0 +1,288 @@
+"""The live runner for lesson 5's regression: one thread that owns a ``RegressionTrainer``.
+
+As in ``core.live``: commands go in as ``(name, kwargs)`` with plain values, snapshots come
+out as dicts of plain values and numpy arrays, and the thread never touches Streamlit. A
+command the runner cannot apply (an unknown name, a value out of range) becomes a message
+in the next snapshot, never an exception in the caller or a dead thread.
+
+Each snapshot carries the data, the grid and the latest T stochastic passes with their mean
+and spread. The passes are computed again only when something they depend on changed (the
+weights, T, p or the points); their masks come from a seed fixed for the run, so while the
+network trains each thin line moves smoothly instead of being redrawn at random.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import asdict, fields, replace
+from typing import Any, Callable
+
+from core.live import MAX_CATCH_UP, OS_THREAD_NAME, _thin, name_os_thread
+from core.regression import GRID, MAX_PASSES, MCBands, RegressionConfig, RegressionTrainer, region_std
+from core.runtime import configure
+
+THREAD_NAME = "dropout-lab-trainer"
+"""The Python thread's name, shared with every trainer thread of the app (tests count them)."""
+COMMANDS = ("play", "pause", "step", "set_p", "add_points", "set_passes", "set_speed", "set_activation",
+            "reset", "stop")
+DEFAULT_PASSES = 50
+
+
+class LiveRegression:
+    """Trains one regression run in a background thread, driven by commands.
+
+    States: ``ready`` (nothing trained yet), ``playing``, ``paused``, ``finished`` (reached
+    ``max_epochs`` since the last start; ``play`` goes on for as many again), ``diverged``,
+    ``error``, ``stopped``. ``epochs_per_second`` paces playing (None: as fast as the CPU
+    allows). ``reset`` and ``set_activation`` start a new run (new weights, the original
+    points) with the changed config; ``run`` in the snapshot counts them.
+
+    Commands: ``play``, ``pause``, ``step`` (``n`` steps, default 1), ``set_p`` (``p``),
+    ``add_points`` (``x``, ``y``: numbers or equal-length lists), ``set_passes`` (``n_passes``,
+    1..MAX_PASSES), ``set_speed`` (``epochs_per_second``), ``set_activation``
+    (``activation``), ``reset`` (any ``RegressionConfig`` fields to change), ``stop``.
+    """
+
+    def __init__(self, cfg: RegressionConfig, *, n_passes: int = DEFAULT_PASSES,
+                 epochs_per_second: float | None = 100.0, publish_interval: float = 0.1):
+        configure()
+        self._trainer = RegressionTrainer(cfg)
+        self._run = 1
+        self._stop_epoch = cfg.max_epochs
+        self._n_passes = _passes(n_passes)
+        self._epochs_per_second = epochs_per_second
+        self._publish_interval = publish_interval
+        self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._state = "ready"
+        self._message: str | None = None
+        self._version = 0
+        self._bands_key: tuple | None = None
+        self._bands: MCBands | None = None
+        self._snapshot: dict[str, Any] = {}
+        self._publish()
+        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+        self._thread.start()
+
+    # -- the interface: commands in, snapshots out ---------------------------------------------
+    def send(self, command: str, **kwargs: Any) -> None:
+        """Queue a command; what cannot be applied is reported in the snapshot's ``message``."""
+        self._commands.put((command, kwargs))
+        self._wake.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._changed:
+            return self._snapshot
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """Wait until a published snapshot satisfies ``predicate`` (or ``timeout`` passes); return the latest."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    break
+                self._changed.wait(left)
+            return self._snapshot
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and wait for it; safe to call more than once."""
+        self.send("stop")
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # -- the thread ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        name_os_thread(OS_THREAD_NAME)
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
+            with self._changed:
+                self._version += 1
+                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
+                self._snapshot = {**self._snapshot, "version": self._version, "state": self._state,
+                                  "message": self._message}
+                self._changed.notify_all()
+
+    def _serve(self) -> None:
+        pending = 0
+        paced_since: tuple[float, int] | None = None  # (time, step) when pacing last restarted
+        last_publish = 0.0
+        while True:
+            playing = self._state == "playing"
+            try:
+                block = not playing and pending == 0
+                command, args = self._commands.get(block=block, timeout=None if block else 0)
+            except queue.Empty:
+                command = None
+            if command is not None:
+                if command == "stop":
+                    self._set_state("stopped")
+                    return
+                try:
+                    pending += self._apply(command, args)
+                except KeyError as exc:
+                    self._message = f"ignored {command}: it needs a value for {exc}"
+                except (ValueError, TypeError) as exc:
+                    self._message = f"ignored {command}: {exc}"
+                self._publish()
+                paced_since = None
+                continue  # drain every queued command before training
+            if playing:
+                wait = self._pacing_wait(paced_since)
+                if paced_since is None or wait < -MAX_CATCH_UP:
+                    paced_since = (time.monotonic(), self._trainer.step_count)  # (re)start the schedule
+                if wait > 0:
+                    self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
+                    self._wake.clear()
+                    continue
+            try:
+                self._trainer.step()
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
+                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
+            pending = max(0, pending - 1)
+            done = self._check_end()
+            if done:
+                pending = 0
+            now = time.monotonic()
+            if done or (pending == 0 and self._state != "playing") or now - last_publish >= self._publish_interval:
+                self._publish()
+                last_publish = now
+
+    def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
+        if self._epochs_per_second is None or paced_since is None:
+            return 0.0
+        t0, step0 = paced_since
+        due = t0 + (self._trainer.step_count - step0) / (self._epochs_per_second * self._trainer.steps_per_epoch)
+        return due - time.monotonic()
+
+    def _apply(self, command: str, args: dict[str, Any]) -> int:
+        """Apply one command; return the number of single steps it asks for."""
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+        if command in ("play", "step") and self._state in ("diverged", "error"):
+            raise ValueError(f"the run {'diverged' if self._state == 'diverged' else 'stopped'}; reset to start again")
+        if command == "play":
+            if self._state == "finished":
+                self._stop_epoch = self._trainer.epoch + self._trainer.cfg.max_epochs
+            if self._state in ("ready", "paused", "finished"):
+                self._set_state("playing")
+            return 0
+        if command == "pause":
+            if self._state == "playing":
+                self._set_state("paused")
+            return 0
+        if command == "step":
+            n = int(args.get("n", 1))
+            if n < 1:
+                raise ValueError(f"n must be at least 1, got {n}")
+            if self._state in ("ready", "paused", "playing", "finished"):
+                self._set_state("paused")
+                return n
+            return 0
+        if command == "set_p":
+            self._trainer.set_p(float(args["p"]))
+        elif command == "add_points":
+            self._trainer.add_points(args["x"], args["y"])
+        elif command == "set_passes":
+            self._n_passes = _passes(args["n_passes"])
+        elif command == "set_speed":
+            eps = args.get("epochs_per_second")
+            if eps is not None and not float(eps) > 0:
+                raise ValueError(f"epochs_per_second must be positive or None, got {eps!r}")
+            self._epochs_per_second = None if eps is None else float(eps)
+        elif command == "set_activation":
+            self._new_run(activation=args["activation"])
+        elif command == "reset":
+            self._new_run(**args)
+        return 0
+
+    def _new_run(self, **changes: Any) -> None:
+        names = {f.name for f in fields(RegressionConfig)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown setting {', '.join(map(repr, unknown))}; "
+                             f"expected some of {', '.join(sorted(names))}")
+        cfg = replace(self._trainer.cfg, **changes)  # validates
+        self._trainer = RegressionTrainer(cfg)
+        self._run += 1
+        self._stop_epoch = cfg.max_epochs
+        self._bands_key = None
+        self._state, self._message = "ready", None
+
+    def _check_end(self) -> bool:
+        if self._trainer.diverged:
+            self._state, self._message = "diverged", self._trainer.diverged
+            return True
+        if self._state == "error":
+            return True
+        if self._trainer.epoch >= self._stop_epoch:
+            self._state, self._message = "finished", f"reached {self._trainer.epoch} epochs; play goes on."
+            return True
+        return False
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        if state in ("playing", "paused"):
+            self._message = None
+        self._publish()
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def _current_bands(self) -> MCBands:
+        """The passes for the current weights, T, p and points; computed again only when one changed."""
+        t = self._trainer
+        key = (self._run, t.step_count, self._n_passes, t.cfg.p, t.n_train)
+        if key != self._bands_key:
+            self._bands = t.bands(self._n_passes, observation_noise=True)
+            self._bands_key = key
+        return self._bands
+
+    def _publish(self) -> None:
+        t = self._trainer
+        bands = self._current_bands()
+        tau = t.tau()
+        regions = region_std(bands, t.data)
+        n_original = t.cfg.n_points
+        snapshot = {
+            "state": self._state,
+            "message": self._message,
+            "run": self._run,
+            "config": t.cfg.to_flat(),
+            "epochs_per_second": self._epochs_per_second,
+            "n_passes": self._n_passes,
+            "step": t.step_count,
+            "epoch": t.epoch_float,
+            "history": {k: _thin(v) for k, v in t.history.items()},
+            "events": list(t.events),
+            "data": {"x": t.data.x, "y": t.data.y, "n": t.n_train, "added": t.n_train - n_original,
+                     "intervals": [list(i) for i in t.data.intervals]},
+            "grid": GRID,
+            "truth": t.data.truth(GRID),
+            "bands": {"passes": bands.passes, "mean": bands.mean, "std": bands.std,
+                      "total_std": bands.total_std, "noise_var": bands.noise_var},
+            "tau": {**asdict(tau), "text": tau.text()},
+            "regions": {**asdict(regions), "far_ratio": _finite_or_none(regions.far_ratio),
+                        "gap_ratio": _finite_or_none(regions.gap_ratio)},
+        }
+        with self._changed:
+            self._version += 1
+            self._snapshot = {"version": self._version, **snapshot}
+            self._changed.notify_all()
+
+
+def _passes(n_passes: Any) -> int:
+    value = float(n_passes)
+    if not value.is_integer() or not 1 <= value <= MAX_PASSES:
+        raise ValueError(f"T (stochastic passes) must be a whole number in [1, {MAX_PASSES}], got {n_passes!r}")
+    return int(value)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
