@@ -22,6 +22,7 @@ import numpy as np
 from core.coadaptation import knocked_out, measure
 from core.config import RunConfig
 from core.datasets import EXTENT, make_split
+from core.mc import freeze
 from core.runtime import configure
 from core.trainer import MaskRecorder, Trainer
 
@@ -62,11 +63,15 @@ class LiveRunner:
         publish_interval: float = 0.1,
         coadaptation_layer: int | None = None,
         diagram_units: int = MAX_DIAGRAM_UNITS,
+        publish_weights: bool = False,
     ):
         """``coadaptation_layer`` (optional): measure that hidden layer's co-adaptation
         statistics (knock-out damage, correlation, sparsity) about every ``STATS_INTERVAL``
         seconds and publish them with each run's snapshot. ``diagram_units``: how many units
-        per layer the snapshot carries for the network diagram (masks and weights)."""
+        per layer the snapshot carries for the network diagram (masks and weights).
+        ``publish_weights``: each run's snapshot also carries ``frozen``, a copy of the whole
+        network's weights taken between two steps (``core.mc.freeze``), for Monte-Carlo maps
+        computed outside this thread; ``frozen_step`` says at which step it was taken."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
         configure()
@@ -77,6 +82,8 @@ class LiveRunner:
         self._epochs_per_second = epochs_per_second
         self._publish_interval = publish_interval
         self._diagram_units = int(diagram_units)
+        self._publish_weights = publish_weights
+        self._frozen: list[tuple[int, Any] | None] = [None, None]
         self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._changed = threading.Condition()
         self._wake = threading.Event()
@@ -318,6 +325,11 @@ class LiveRunner:
         extra: dict[str, Any] = {}
         if self._stats_layer is not None:
             extra["coadaptation"] = self._measure(index, trainer)
+        if self._publish_weights and trainer.diverged is None:
+            held = self._frozen[index]
+            if held is None or held[0] != trainer.step_count:
+                held = self._frozen[index] = (trainer.step_count, freeze(trainer.model))
+            extra["frozen"], extra["frozen_step"] = held[1], held[0]
         if self._knockout is not None and trainer.diverged is None:
             with self._knocked_out(trainer):
                 knocked = trainer.evaluate()

@@ -219,3 +219,18 @@ def test_knockout_switches_a_unit_off_in_the_views_of_both_runs(runner):
     r.send("knockout", layer=5, units=[0])
     refused = r.wait_for(lambda s: (s["message"] or "").startswith("ignored knockout"), timeout=5)
     assert "layer must be in" in refused["message"] and "knockout" not in refused["runs"][0]
+
+
+def test_weights_are_published_for_maps_drawn_elsewhere(runner):
+    from core.mc import deterministic_predict
+
+    r = runner(CFG, CFG_B, epochs_per_second=None, publish_weights=True)
+    for _ in range(7):
+        r.send("step")
+    snap = r.wait_for(lambda s: _step_of(s) >= 7 and s["state"] == "paused", timeout=10)
+    for i, run in enumerate(snap["runs"]):
+        assert run["frozen_step"] == run["step"] == 7
+        trainer = r._trainers[i]
+        np.testing.assert_allclose(deterministic_predict(run["frozen"], trainer.X_val)[:, 1],
+                                   trainer.predict_proba(trainer.X_val.numpy()), atol=1e-5)
+    assert "frozen" not in runner(CFG, epochs_per_second=None).snapshot()["runs"][0]
