@@ -61,7 +61,7 @@ def _pause_elsewhere(shown: str) -> None:
             ss[ns + "reset_reason"] = PAUSED_ELSEWHERE
 
 
-KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.", "coadaptation.")
+KEPT_PREFIXES = ("playground.", "mechanism.", "overfitting.", "coadaptation.", "uncertainty.")
 BUTTON_SUFFIX = ".button"
 """Every button key ends with this: buttons hold no value, and Streamlit refuses to have one set."""
 CHART_SUFFIX = ".chart"

@@ -3,12 +3,13 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.ui import coadaptation, overfitting
+from core.ui import coadaptation, overfitting, uncertainty
 from core.ui.controls import NS
 from core.ui.overfitting import JOB
 from core.ui.playground import RUNNER
 
-HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB)
+HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB, uncertainty.REG_RUNNER, uncertainty.CLS_RUNNER,
+        uncertainty.DIGIT_JOB)
 """Session-state keys of the things a page starts: closed after each test."""
 
 APP = "../../app.py"
@@ -18,7 +19,7 @@ PLAYGROUND = "pages/02_playground.py"
 @pytest.fixture(autouse=True)
 def fresh_result_caches():
     """Finished results are shared by the whole process (as on a server); each test starts without them."""
-    caches = (overfitting._CACHE, coadaptation._FEATURES)
+    caches = (overfitting._CACHE, coadaptation._FEATURES, uncertainty._DIGITS)
     for cache in caches:
         cache.clear()
     yield

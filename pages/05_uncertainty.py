@@ -1,0 +1,37 @@
+"""Lesson 5, MC dropout and uncertainty: regression bands, classification maps, calibration, a digit
+leaving the data."""
+import streamlit as st
+
+from core.ui import playground, uncertainty
+from core.ui.lesson import lesson_header, show_sections
+from core.ui.router import ensure_routed
+
+ensure_routed()
+
+lesson = lesson_header("05_uncertainty")
+
+st.subheader("1. Regression: where does the network know?")
+show_sections(lesson, ["Regression"], headers=False)
+regression = uncertainty.regression_runner()
+uncertainty.regression_buttons(regression)
+playground.live_view(regression, uncertainty.draw_regression, tick=uncertainty.TICK_SECONDS)
+uncertainty.add_point_controls()
+
+st.subheader("2. Classification: total uncertainty and the model's own")
+show_sections(lesson, ["Classification"], headers=False)
+classifier = uncertainty.classification_runner()
+playground.buttons(classifier, ns=uncertainty.CLS)
+uncertainty.probe_controls()
+playground.live_view(classifier, uncertainty.draw_classification, tick=uncertainty.TICK_SECONDS)
+
+st.subheader("3. Averaging the passes against scaling the weights, and calibration")
+show_sections(lesson, ["Averaging and calibration"], headers=False)
+uncertainty.calibration(classifier)
+
+st.subheader("4. A digit leaving the data")
+show_sections(lesson, ["Digits"], headers=False)
+digits = uncertainty.digit_model()
+if digits is not None:
+    uncertainty.digit_path(digits)
+
+show_sections(lesson, ["What to try", "What to notice", "Exercises"])
