@@ -19,10 +19,9 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from core.experiments import run_experiment
-from core.live import OS_THREAD_NAME, name_os_thread
+from core.threaded import OS_THREAD_NAME, THREAD_NAME, name_os_thread
 from core.sweep import Progress
 
-THREAD_NAME = "dropout-lab-trainer"
 Run = Callable[..., Any]
 
 

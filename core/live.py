@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
-import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from core.config import RunConfig
 from core.datasets import EXTENT, make_split
 from core.mc import freeze
 from core.runtime import configure
+from core.threaded import ThreadedRunner
 from core.trainer import MaskRecorder, Trainer
 
 GRID_SIZE = 60
@@ -32,8 +32,6 @@ MAX_HISTORY_POINTS = 1000
 """Snapshots carry at most about this many points per curve (evenly spaced, always the last)."""
 MAX_DIAGRAM_UNITS = 12
 """By default the network diagram draws at most this many units per layer."""
-OS_THREAD_NAME = "dropout-trainer"
-"""The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
 MAX_CATCH_UP = 0.2
 """Seconds a paced run may fall behind its schedule before the schedule restarts."""
 COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "knockout",
@@ -46,7 +44,7 @@ _GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
 _GRID_POINTS = np.stack(np.meshgrid(_GRID_AXIS, _GRID_AXIS), -1).reshape(-1, 2)
 
 
-class LiveRunner:
+class LiveRunner(ThreadedRunner):
     """Steps an A (and optional B) trainer in a background thread, driven by commands.
 
     ``epochs_per_second`` paces playing (None = as fast as the CPU allows): a run need not
@@ -74,6 +72,7 @@ class LiveRunner:
         computed outside this thread; ``frozen_step`` says at which step it was taken."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
+        super().__init__()
         configure()
         split = make_split(cfg_a.data)
         self._trainers = [Trainer(cfg_a, split, callbacks=(MaskRecorder(),))]
@@ -84,12 +83,6 @@ class LiveRunner:
         self._diagram_units = int(diagram_units)
         self._publish_weights = publish_weights
         self._frozen: list[tuple[int, Any] | None] = [None, None]
-        self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._changed = threading.Condition()
-        self._wake = threading.Event()
-        self._state = "ready"
-        self._message: str | None = None
-        self._version = 0
         self._grid_step = [-1] * len(self._trainers)
         self._grids: list[np.ndarray | None] = [None] * len(self._trainers)
         if coadaptation_layer is not None and not 0 <= coadaptation_layer < len(cfg_a.model.num_hiddens):
@@ -101,56 +94,16 @@ class LiveRunner:
         self._stats_at = [-math.inf] * len(self._trainers)
         self._set_stats_layer(coadaptation_layer)
         self._knockout: tuple[int, tuple[int, ...]] | None = None  # (layer, units) switched off in the views
-        self._snapshot: dict[str, Any] = {}
         self._publish()
-        self._thread = threading.Thread(target=self._loop, name="dropout-lab-trainer", daemon=True)
-        self._thread.start()
+        self._start()
 
-    # -- the interface: commands in, snapshots out ---------------------------------------------
+    # -- the interface: commands in, snapshots out (the rest is ThreadedRunner's) ---------------
     def send(self, command: str, **kwargs: Any) -> None:
         if command not in COMMANDS:
             raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
-        self._commands.put((command, kwargs))
-        self._wake.set()
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._changed:
-            return self._snapshot
-
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        """Wait until a published snapshot satisfies ``predicate`` (or ``timeout`` passes); return the latest."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate(self._snapshot):
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    break
-                self._changed.wait(left)
-            return self._snapshot
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread and wait for it; safe to call more than once."""
-        self.send("stop")
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        super().send(command, **kwargs)
 
     # -- the thread ----------------------------------------------------------------------------
-    def _loop(self) -> None:
-        name_os_thread(OS_THREAD_NAME)
-        try:
-            self._serve()
-        except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
-            with self._changed:
-                self._version += 1
-                self._state = "error"
-                self._message = f"training stopped: {type(exc).__name__}: {exc}"
-                self._snapshot = {**self._snapshot, "version": self._version, "state": "error",
-                                  "message": self._message}
-                self._changed.notify_all()
-
     def _serve(self) -> None:
         pending_steps = 0
         paced_since: tuple[float, int] | None = None  # (time, steps) when pacing last restarted
@@ -390,13 +343,3 @@ def _thin(series: list[float]) -> list[float]:
     if (len(series) - 1) % stride:
         thinned.append(series[-1])
     return thinned
-
-
-def name_os_thread(name: str) -> None:
-    """Name the calling OS thread (Linux), so a trainer can be seen from outside the process."""
-    try:
-        import ctypes  # noqa: PLC0415
-
-        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
-    except (OSError, AttributeError):
-        pass

@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import math
 import queue
-import threading
 import time
 from dataclasses import asdict, fields, replace
-from typing import Any, Callable
+from typing import Any
 
-from core.live import MAX_CATCH_UP, OS_THREAD_NAME, _thin, name_os_thread
+from core.live import MAX_CATCH_UP, _thin
 from core.regression import GRID, MAX_PASSES, MCBands, RegressionConfig, RegressionTrainer, region_std
 from core.runtime import configure
+from core.threaded import ThreadedRunner
 
-THREAD_NAME = "dropout-lab-trainer"
 """The Python thread's name, shared with every trainer thread of the app (tests count them)."""
 COMMANDS = ("play", "pause", "step", "set_p", "add_points", "set_passes", "set_speed", "set_activation",
             "reset", "stop")
 DEFAULT_PASSES = 50
 
 
-class LiveRegression:
+class LiveRegression(ThreadedRunner):
     """Trains one regression run in a background thread, driven by commands.
 
     States: ``ready`` (nothing trained yet), ``playing``, ``paused``, ``finished`` (reached
@@ -47,6 +46,7 @@ class LiveRegression:
 
     def __init__(self, cfg: RegressionConfig, *, n_passes: int = DEFAULT_PASSES,
                  epochs_per_second: float | None = 100.0, publish_interval: float = 0.1):
+        super().__init__()
         configure()
         self._trainer = RegressionTrainer(cfg)
         self._run = 1
@@ -54,61 +54,13 @@ class LiveRegression:
         self._n_passes = _passes(n_passes)
         self._epochs_per_second = epochs_per_second
         self._publish_interval = publish_interval
-        self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._changed = threading.Condition()
-        self._wake = threading.Event()
-        self._state = "ready"
-        self._message: str | None = None
-        self._version = 0
         self._bands_key: tuple | None = None
         self._bands: MCBands | None = None
-        self._snapshot: dict[str, Any] = {}
         self._publish()
-        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
-        self._thread.start()
+        self._start()
 
-    # -- the interface: commands in, snapshots out ---------------------------------------------
-    def send(self, command: str, **kwargs: Any) -> None:
-        """Queue a command; what cannot be applied is reported in the snapshot's ``message``."""
-        self._commands.put((command, kwargs))
-        self._wake.set()
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._changed:
-            return self._snapshot
-
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
-        """Wait until a published snapshot satisfies ``predicate`` (or ``timeout`` passes); return the latest."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate(self._snapshot):
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    break
-                self._changed.wait(left)
-            return self._snapshot
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread and wait for it; safe to call more than once."""
-        self.send("stop")
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    # -- the thread ----------------------------------------------------------------------------
-    def _loop(self) -> None:
-        name_os_thread(OS_THREAD_NAME)
-        try:
-            self._serve()
-        except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
-            with self._changed:
-                self._version += 1
-                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
-                self._snapshot = {**self._snapshot, "version": self._version, "state": self._state,
-                                  "message": self._message}
-                self._changed.notify_all()
+    # -- the interface (send, snapshot, wait_for, close, alive) is ThreadedRunner's ----------
+    # A command that cannot be applied is reported in the snapshot's ``message``.
 
     def _serve(self) -> None:
         pending = 0

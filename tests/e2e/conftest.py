@@ -199,7 +199,7 @@ def page(request, context):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
 
 
-TRAINER_COMM = "dropout-trainer"  # core.live.OS_THREAD_NAME: live runners and sweeps alike
+TRAINER_COMM = "dropout-trainer"  # core.threaded.OS_THREAD_NAME: live runners and background runs alike
 
 
 def trainer_threads(pid: int) -> int:
