@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 PLANE_DATASETS = ("moons", "circles", "xor", "gaussians", "spirals")
 DATASETS = PLANE_DATASETS + ("digits",)
 """The 2-D sets (the Playground's) and the 8x8 digits that ship with scikit-learn (sweeps)."""
@@ -33,6 +35,21 @@ def _check_range(name: str, value: float, lo: float, hi: float, *, hi_open: bool
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def check_number(name: str, value: Any, lo: float, hi: float, *, hi_open: bool = False, integer: bool = False) -> None:
+    """Like the configs' own checks, for settings given by code: a number (a whole one if
+    ``integer``; never a bool) in [lo, hi] (or [lo, hi)), else ConfigError naming the field."""
+    if integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        raise ConfigError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    ok = lo <= value < hi if hi_open else lo <= value <= hi
+    if not ok:
+        raise ConfigError(f"{name} must be in [{lo}, {hi}{')' if hi_open else ']'}, got {value!r}")
+
+
+check_choice = _check_choice
 
 
 # The defaults are what a newcomer sees first: a small, noisy training set and a wide

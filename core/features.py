@@ -33,7 +33,8 @@ from typing import Callable
 import numpy as np
 
 from core.coadaptation import Sparsity, first_layer_tiles, hidden_activations, knockout_damage, sparsity
-from core.config import DEVICES, DIGITS_SIZE, OPTIMIZERS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.config import (DEVICES, DIGITS_SIZE, OPTIMIZERS, DataConfig, ModelConfig, RunConfig, TrainConfig, check_choice,
+                         check_number)
 from core.datasets import Split, make_split
 from core.trainer import Trainer
 
@@ -74,19 +75,17 @@ class FeatureSettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check("p", self.p, 0.0, 1.0, hi_open=True)
-        _check("p_input", self.p_input, 0.0, 1.0, hi_open=True)
-        _check("width", self.width, 2, MAX_WIDTH, integer=True)
-        _check("n_train", self.n_train, 20, DIGITS_SIZE - MIN_VAL, integer=True)
-        _check("epochs", self.epochs, 1, MAX_EPOCHS, integer=True)
-        _check("seed", self.seed, 0, 2**31 - 1, integer=True)
-        _check("lr", self.lr, 1e-5, 10.0)
-        _check("batch_size", self.batch_size, 1, self.n_train, integer=True)
-        _check("weight_decay", self.weight_decay, 0.0, 1.0)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        check_number("p", self.p, 0.0, 1.0, hi_open=True)
+        check_number("p_input", self.p_input, 0.0, 1.0, hi_open=True)
+        check_number("width", self.width, 2, MAX_WIDTH, integer=True)
+        check_number("n_train", self.n_train, 20, DIGITS_SIZE - MIN_VAL, integer=True)
+        check_number("epochs", self.epochs, 1, MAX_EPOCHS, integer=True)
+        check_number("seed", self.seed, 0, 2**31 - 1, integer=True)
+        check_number("lr", self.lr, 1e-5, 10.0)
+        check_number("batch_size", self.batch_size, 1, self.n_train, integer=True)
+        check_number("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("device", self.device, DEVICES)
 
     @property
     def n_val(self) -> int:
@@ -101,16 +100,6 @@ class FeatureSettings:
             TrainConfig(optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
                         batch_size=self.batch_size, max_epochs=self.epochs, device=self.device),
         )
-
-
-def _check(name: str, value: float, lo: float, hi: float, *, hi_open: bool = False, integer: bool = False) -> None:
-    if integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-        raise ConfigError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    ok = lo <= value < hi if hi_open else lo <= value <= hi
-    if not ok:
-        raise ConfigError(f"{name} must be in [{lo}, {hi}{')' if hi_open else ']'}, got {value!r}")
 
 
 # -- roughness ---------------------------------------------------------------------------------
