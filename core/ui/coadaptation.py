@@ -9,7 +9,6 @@ turns widgets into configs and snapshots into figures.
 from __future__ import annotations
 
 import json
-import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, replace
@@ -29,6 +28,7 @@ from core.sweep import Progress
 from core.ui import playground
 from core.ui.controls import Settings
 from core.ui.links import number_from_link
+from core.ui.jobs import progress_view
 from core.ui.session import session_lease
 
 NS = "coadaptation."
@@ -483,18 +483,7 @@ def features_panel() -> None:
         st.info(notice)
     job: Watch | None = st.session_state.get(FEATURES_JOB)
     if job is not None:
-        @st.fragment(run_every=TICK_SECONDS)
-        def _progress() -> None:
-            snap = job.snapshot()
-            if snap["state"] != "running":
-                st.rerun()
-            eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
-            st.progress(snap["fraction"], text=f"Training the two digit networks: {100 * snap['fraction']:.0f} %, "
-                                               f"{eta}")
-            st.button("Cancel", key=NS + "features.cancel.button", on_click=job.cancel,
-                      help="Stop waiting for this run; nothing is kept. (A run other sessions asked for goes on "
-                           "for them.)")
-        _progress()
+        progress_view(job, "Training the two digit networks", NS + "features.")
         return
     if settings is None:
         return

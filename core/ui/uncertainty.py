@@ -9,7 +9,6 @@ digit. This module turns widgets into commands and snapshots into figures.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict
 from typing import Any
@@ -29,6 +28,7 @@ from core.regression import MAX_PASSES, RegressionConfig
 from core.sweep import Progress
 from core.ui import playground, router
 from core.ui.controls import Settings
+from core.ui.jobs import progress_view
 from core.ui.session import session_lease
 
 NS = "uncertainty."
@@ -378,16 +378,7 @@ def digit_model() -> Any | None:
     if model is not None:
         return model
     if job is not None:
-        @st.fragment(run_every=TICK_SECONDS)
-        def _progress() -> None:
-            snap = job.snapshot()
-            if snap["state"] != "running":
-                st.rerun()
-            eta = "estimating time left…" if snap["eta"] is None else f"about {math.ceil(snap['eta'])} s left"
-            st.progress(snap["fraction"], text=f"Training the digit network: {100 * snap['fraction']:.0f} %, {eta}")
-            st.button("Cancel", key=NS + "digits.cancel.button", on_click=job.cancel,
-                      help="Stop waiting for this run; nothing is kept.")
-        _progress()
+        progress_view(job, "Training the digit network", NS + "digits.")
         return None
     st.button("▶ Train the digit network", key=NS + "digits.run.button", type="primary", on_click=_start_digits,
               args=(settings,), help="One MLP with dropout on the 8x8 digits, in the background: a few seconds. "
