@@ -82,7 +82,7 @@ class LiveRunner(ThreadedRunner):
         self._publish_interval = publish_interval
         self._diagram_units = int(diagram_units)
         self._publish_weights = publish_weights
-        self._frozen: list[tuple[int, Any] | None] = [None, None]
+        self._frozen: list[tuple[tuple, Any] | None] = [None, None]
         self._grid_step = [-1] * len(self._trainers)
         self._grids: list[np.ndarray | None] = [None] * len(self._trainers)
         if coadaptation_layer is not None and not 0 <= coadaptation_layer < len(cfg_a.model.num_hiddens):
@@ -280,9 +280,10 @@ class LiveRunner(ThreadedRunner):
             extra["coadaptation"] = self._measure(index, trainer)
         if self._publish_weights and trainer.diverged is None:
             held = self._frozen[index]
-            if held is None or held[0] != trainer.step_count:
-                held = self._frozen[index] = (trainer.step_count, freeze(trainer.model))
-            extra["frozen"], extra["frozen_step"] = held[1], held[0]
+            key = (trainer.step_count, trainer.cfg.model.p_input, trainer.cfg.model.p_hidden)  # p changes between steps
+            if held is None or held[0] != key:
+                held = self._frozen[index] = (key, freeze(trainer.model))
+            extra["frozen"], extra["frozen_step"] = held[1], held[0][0]
         if self._knockout is not None and trainer.diverged is None:
             with self._knocked_out(trainer):
                 knocked = trainer.evaluate()

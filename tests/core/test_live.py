@@ -234,3 +234,13 @@ def test_weights_are_published_for_maps_drawn_elsewhere(runner):
         np.testing.assert_allclose(deterministic_predict(run["frozen"], trainer.X_val)[:, 1],
                                    trainer.predict_proba(trainer.X_val.numpy()), atol=1e-5)
     assert "frozen" not in runner(CFG, epochs_per_second=None).snapshot()["runs"][0]
+
+
+def test_published_weights_follow_a_change_of_p_between_steps(runner):
+    r = runner(CFG, epochs_per_second=None, publish_weights=True)
+    r.send("step")
+    before = r.wait_for(lambda s: _step_of(s) >= 1 and s["state"] == "paused", timeout=10)["runs"][0]["frozen"]
+    r.send("set_p", p_input=0.0, p_hidden=[0.0] * len(CFG.model.num_hiddens))
+    after = r.wait_for(lambda s: s["runs"][0]["frozen"] is not before, timeout=5)["runs"][0]
+    assert after["frozen_step"] == 1 and set(after["frozen"].p) == {0.0} and after["frozen"].fingerprint != \
+        before.fingerprint
