@@ -205,7 +205,7 @@ def path_uncertainty(steps: Sequence[float], entropy: np.ndarray, mutual_info: n
     ))
 
 
-def digit_strip(images: np.ndarray, labels: Sequence[str], *, height: int = 150) -> go.Figure:
+def digit_strip(images: np.ndarray, labels: Sequence[str], *, height: int = 170) -> go.Figure:
     """The path's images side by side (dark = ink), each with its caption under it."""
     images = np.asarray(images, dtype=np.float64)
     n, h, w = images.shape
@@ -216,6 +216,6 @@ def digit_strip(images: np.ndarray, labels: Sequence[str], *, height: int = 150)
               "font": {"size": 10}} for k, text in enumerate(labels)]
     return go.Figure(data=[{"type": "heatmap", "z": canvas, "colorscale": "Greys", "showscale": False,
                             "hoverinfo": "skip"}], layout=base_layout(
-        "", height, "strip", annotations=notes, margin={"l": 10, "r": 10, "t": 10, "b": 30},
+        "", height, "strip", annotations=notes, margin={"l": 10, "r": 10, "t": 10, "b": 46},
         xaxis={"visible": False, "constrain": "domain", "fixedrange": True},
         yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x", "fixedrange": True}))

@@ -126,8 +126,13 @@ def _add_points(x: list[float], y: list[float]) -> None:
     runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
     if runner is None:
         return
+    before = runner.snapshot()["data"]["n"]
     _reg_command("add_points", x=x, y=y)
-    if runner.snapshot()["state"] in ("finished", "paused", "ready"):
+    snap = runner.snapshot()
+    if snap["data"]["n"] == before:  # refused: say why, and do not start training for nothing
+        st.session_state[REG + "notice"] = f"No point added: {snap['message'] or 'the run refused it'}."
+        return
+    if snap["state"] in ("finished", "paused", "ready"):
         _reg_command("play")
 
 
@@ -177,6 +182,9 @@ def regression_buttons(runner: LiveRegression) -> None:
 
 
 def add_point_controls() -> None:
+    notice = st.session_state.pop(REG + "notice", None)
+    if notice:
+        st.warning(notice)
     st.session_state.setdefault(REG + "add_x", -5.5)
     st.session_state.setdefault(REG + "add_y", 0.0)
     c1, c2, c3, c4 = st.columns([2, 2, 2, 4])
@@ -224,8 +232,9 @@ def draw_regression(snapshot: dict[str, Any]) -> None:
     st.markdown(f"**Observation noise** {'(added to the bands)' if noise else '(not added)'}: {tau['text']}. "
                 f"Here l = {tau['length_scale']:g} is the prior length-scale, 1 − p = {tau['keep']:g} the keep "
                 f"probability, N = {tau['n']} the training points and λ = {tau['lam']:g} the paper's weight "
-                f"penalty (a quarter of the optimizer's weight decay {tau['weight_decay']:g}, because the loss "
-                "here is the mean squared error, twice the paper's ½(y − ŷ)²).")
+                f"penalty: a quarter of the optimizer's weight decay {tau['weight_decay']:g}, because the "
+                "optimizer's weight decay is the gradient of a penalty ½·wd·‖w‖² and the loss here is the mean "
+                "squared error, twice the paper's ½(y − ŷ)².")
 
 
 # -- 2-D classification ---------------------------------------------------------------------------
@@ -253,10 +262,13 @@ def _grid(axis: np.ndarray) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2).astype(np.float32)
 
 
-def _maps_cache() -> MCMapCache:
-    if CLS + "cache" not in st.session_state:
-        st.session_state[CLS + "cache"] = MCMapCache()
-    return st.session_state[CLS + "cache"]
+def _maps_cache(name: str) -> MCMapCache:
+    """This session's cache of MC passes for ``name`` ("grid" or "val"): one each, so a redraw of
+    one never evicts the other, and a larger T only adds passes."""
+    key = f"{CLS}cache.{name}"
+    if key not in st.session_state:
+        st.session_state[key] = MCMapCache()
+    return st.session_state[key]
 
 
 def draw_classification(snapshot: dict[str, Any]) -> None:
@@ -271,8 +283,7 @@ def draw_classification(snapshot: dict[str, Any]) -> None:
         return
     T = int(st.session_state[CLS + "T"])
     axis = snapshot["grid_axis"]
-    pred = _maps_cache().predict(frozen, _grid(axis), T, version=(id(st.session_state.get(CLS_RUNNER)),
-                                                                  run["frozen_step"]))
+    pred = _maps_cache("grid").predict(frozen, _grid(axis), T, version=frozen.fingerprint)
     probe = (float(st.session_state[CLS + "probe_x"]), float(st.session_state[CLS + "probe_y"]))
     cols = st.columns(3)
     for col, kind, values in zip(cols, ("mean", "entropy", "mutual_info"),
@@ -310,13 +321,13 @@ def calibration(runner: LiveRunner) -> None:
     if frozen is None:
         return
     T = int(st.session_state[CLS + "T"])
-    key = (id(runner), run["frozen_step"], T)
+    key = (frozen.fingerprint, T)
     held = st.session_state.get(CLS + "calibration")
     if held is None or held[0] != key:
         X, y = snapshot["data"]["X_val"], snapshot["data"]["y_val"]
         with st.spinner("Sampling the validation set…"):
             avg = mc_vs_weight_scaling(frozen, X, y, FIG11_T, repeats=FIG11_REPEATS)
-            pred = _maps_cache().predict(frozen, X, T, version=("val", id(runner), run["frozen_step"]))
+            pred = _maps_cache("val").predict(frozen, X, T, version=frozen.fingerprint)
         held = (key, avg, reliability(pred.deterministic, y), reliability(pred.mean, y))
         st.session_state[CLS + "calibration"] = held
     _, avg, rel_det, rel_mc = held
@@ -408,11 +419,13 @@ def digit_path(model: Any) -> None:
     amounts = path_amounts(kind, steps)
     unit = "°" if kind == "rotate" else " px"
     path = uncertainty_along(model, images, T=int(T))
-    st.plotly_chart(vu.digit_strip(images, [f"{a:g}{unit}: {p}" for a, p in zip(amounts, path.predicted)]),
+    st.plotly_chart(vu.digit_strip(images, [f"{a:g}{unit}<br>MC {p} · off {d}" for a, p, d in
+                                            zip(amounts, path.predicted, path.det_predicted)]),
                     key=NS + "strip", config={"displayModeBar": False})
     st.plotly_chart(vu.path_uncertainty(amounts, path.entropy, path.mutual_info, path.det_confidence,
                                         "degrees turned" if kind == "rotate" else "pixels shifted"),
                     key=NS + "path", config={"displayModeBar": False})
-    st.caption(f"The digit is a {int(model.val_labels[index])}. Under each image: the class the MC average predicts. "
+    st.caption(f"The digit is a {int(model.val_labels[index])}. Under each image: the class the MC average predicts "
+               "(MC) and the one predicted with dropout off (off). "
                f"The network: {model.settings.layers} hidden layers of {model.settings.width} units, p = "
                f"{model.settings.p:g}, validation accuracy {model.val_acc:.1%}.")
