@@ -198,10 +198,10 @@ def path_uncertainty(steps: Sequence[float], entropy: np.ndarray, mutual_info: n
     ]
     return go.Figure(data=traces, layout=base_layout(
         "Uncertainty as the digit leaves the data", height, "path",
-        xaxis={"title": {"text": step_label, "standoff": 2}, "fixedrange": True},
+        xaxis={"title": {"text": step_label, "standoff": 2}, "fixedrange": True, "tickvals": steps},
         yaxis={"title": {"text": "nats"}, "rangemode": "tozero", "fixedrange": True},
         yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "title": {"text": "confidence"},
-                "fixedrange": True, "showgrid": False},
+                "fixedrange": True, "showgrid": False, "tickmode": "array", "tickvals": [0, 0.25, 0.5, 0.75, 1]},
     ))
 
 
