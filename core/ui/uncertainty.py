@@ -127,8 +127,9 @@ def _add_points(x: list[float], y: list[float]) -> None:
     if runner is None:
         return
     before = runner.snapshot()["data"]["n"]
-    _reg_command("add_points", x=x, y=y)
-    snap = runner.snapshot()
+    runner.send("add_points", x=x, y=y)
+    snap = runner.wait_for(lambda s: s["data"]["n"] > before or (s["message"] or "").startswith("ignored add_points"),
+                           1.0)
     if snap["data"]["n"] == before:  # refused: say why, and do not start training for nothing
         st.session_state[REG + "notice"] = f"No point added: {snap['message'] or 'the run refused it'}."
         return
