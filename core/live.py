@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import queue
 import time
 from typing import Any
 
@@ -32,8 +31,6 @@ MAX_HISTORY_POINTS = 1000
 """Snapshots carry at most about this many points per curve (evenly spaced, always the last)."""
 MAX_DIAGRAM_UNITS = 12
 """By default the network diagram draws at most this many units per layer."""
-MAX_CATCH_UP = 0.2
-"""Seconds a paced run may fall behind its schedule before the schedule restarts."""
 COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set_max_epochs", "set_speed", "knockout",
             "set_coadaptation_layer", "stop")
 STATS_INTERVAL = 0.5
@@ -104,57 +101,6 @@ class LiveRunner(ThreadedRunner):
         super().send(command, **kwargs)
 
     # -- the thread ----------------------------------------------------------------------------
-    def _serve(self) -> None:
-        pending_steps = 0
-        paced_since: tuple[float, int] | None = None  # (time, steps) when pacing last restarted
-        last_publish = 0.0
-        while True:
-            playing = self._state == "playing"
-            try:
-                block = not playing and pending_steps == 0
-                command, args = self._commands.get(block=block, timeout=None if block else 0)
-            except queue.Empty:
-                command = None
-            if command is not None:
-                if command == "stop":
-                    self._set_state("stopped")
-                    return
-                pending_steps += self._apply(command, args)
-                paced_since = None
-                continue  # drain every queued command before training
-            try:
-                if playing:
-                    wait = self._pacing_wait(paced_since)
-                    if paced_since is None or wait < -MAX_CATCH_UP:
-                        # (Re)start the schedule: after falling behind (a busy CPU), carry on at the
-                        # set pace instead of bursting to catch up.
-                        paced_since = (time.monotonic(), self._trainers[0].step_count)
-                    if wait > 0:
-                        self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
-                        self._wake.clear()
-                        continue
-                self._step_all()
-                pending_steps = max(0, pending_steps - 1)
-            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
-                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
-                pending_steps = 0
-            done = self._check_end()
-            if done:
-                pending_steps = 0
-            now = time.monotonic()
-            if done or pending_steps == 0 and self._state != "playing" or now - last_publish >= self._publish_interval:
-                self._publish()
-                last_publish = now
-
-    def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
-        if self._epochs_per_second is None or paced_since is None:
-            return 0.0
-        t0, steps0 = paced_since
-        lead = self._trainers[0]
-        steps_per_epoch = -(-lead.n_train // lead.cfg.train.batch_size)
-        due = t0 + (lead.step_count - steps0) / (self._epochs_per_second * steps_per_epoch)
-        return due - time.monotonic()
-
     def _apply(self, command: str, args: dict[str, Any]) -> int:
         """Apply one command; return the number of single steps it asks for."""
         if command == "play":
@@ -229,9 +175,16 @@ class LiveRunner(ThreadedRunner):
             self._knockout = (int(layer), tuple(int(u) for u in units))
         self._grid_step = [-1] * len(self._trainers)  # redraw the maps with the change
 
-    def _step_all(self) -> None:
+    def _step_once(self) -> None:
         for trainer in self._trainers:
             trainer.step()
+
+    def _step_count(self) -> int:
+        return self._trainers[0].step_count
+
+    def _steps_per_epoch(self) -> int:
+        lead = self._trainers[0]
+        return -(-lead.n_train // lead.cfg.train.batch_size)
 
     def _check_end(self) -> bool:
         for name, trainer in zip("AB", self._trainers):
@@ -246,12 +199,6 @@ class LiveRunner(ThreadedRunner):
             self._state, self._message = "finished", f"reached max epochs ({epochs})."
             return True
         return False
-
-    def _set_state(self, state: str) -> None:
-        self._state = state
-        if state in ("playing", "paused"):
-            self._message = None
-        self._publish()
 
     # -- snapshots -----------------------------------------------------------------------------
     def _publish(self) -> None:

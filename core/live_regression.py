@@ -13,12 +13,10 @@ network trains each thin line moves smoothly instead of being redrawn at random.
 from __future__ import annotations
 
 import math
-import queue
-import time
 from dataclasses import asdict, fields, replace
 from typing import Any
 
-from core.live import MAX_CATCH_UP, _thin
+from core.live import _thin
 from core.regression import GRID, MAX_PASSES, MCBands, RegressionConfig, RegressionTrainer, region_std
 from core.runtime import configure
 from core.threaded import ThreadedRunner
@@ -61,58 +59,6 @@ class LiveRegression(ThreadedRunner):
 
     # -- the interface (send, snapshot, wait_for, close, alive) is ThreadedRunner's ----------
     # A command that cannot be applied is reported in the snapshot's ``message``.
-
-    def _serve(self) -> None:
-        pending = 0
-        paced_since: tuple[float, int] | None = None  # (time, step) when pacing last restarted
-        last_publish = 0.0
-        while True:
-            playing = self._state == "playing"
-            try:
-                block = not playing and pending == 0
-                command, args = self._commands.get(block=block, timeout=None if block else 0)
-            except queue.Empty:
-                command = None
-            if command is not None:
-                if command == "stop":
-                    self._set_state("stopped")
-                    return
-                try:
-                    pending += self._apply(command, args)
-                except KeyError as exc:
-                    self._message = f"ignored {command}: it needs a value for {exc}"
-                except (ValueError, TypeError) as exc:
-                    self._message = f"ignored {command}: {exc}"
-                self._publish()
-                paced_since = None
-                continue  # drain every queued command before training
-            if playing:
-                wait = self._pacing_wait(paced_since)
-                if paced_since is None or wait < -MAX_CATCH_UP:
-                    paced_since = (time.monotonic(), self._trainer.step_count)  # (re)start the schedule
-                if wait > 0:
-                    self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
-                    self._wake.clear()
-                    continue
-            try:
-                self._trainer.step()
-            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
-                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
-            pending = max(0, pending - 1)
-            done = self._check_end()
-            if done:
-                pending = 0
-            now = time.monotonic()
-            if done or (pending == 0 and self._state != "playing") or now - last_publish >= self._publish_interval:
-                self._publish()
-                last_publish = now
-
-    def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
-        if self._epochs_per_second is None or paced_since is None:
-            return 0.0
-        t0, step0 = paced_since
-        due = t0 + (self._trainer.step_count - step0) / (self._epochs_per_second * self._trainer.steps_per_epoch)
-        return due - time.monotonic()
 
     def _apply(self, command: str, args: dict[str, Any]) -> int:
         """Apply one command; return the number of single steps it asks for."""
@@ -179,11 +125,14 @@ class LiveRegression(ThreadedRunner):
             return True
         return False
 
-    def _set_state(self, state: str) -> None:
-        self._state = state
-        if state in ("playing", "paused"):
-            self._message = None
-        self._publish()
+    def _step_once(self) -> None:
+        self._trainer.step()
+
+    def _step_count(self) -> int:
+        return self._trainer.step_count
+
+    def _steps_per_epoch(self) -> int:
+        return self._trainer.steps_per_epoch
 
     # -- snapshots -----------------------------------------------------------------------------
     def _current_bands(self) -> MCBands:

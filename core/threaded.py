@@ -1,24 +1,29 @@
 """What every live runner shares: one thread that owns the trainers, commands in, snapshots out.
 
-A subclass sets up its trainers, calls ``_start()`` once ``_snapshot`` holds a first snapshot,
-and implements ``_serve()``: the thread's loop, which takes commands from ``_commands`` (a
-``("stop", {})`` command must make it return) and publishes plain-data snapshots under
-``_changed``. Anything ``_serve`` lets escape ends the run in state ``error`` with a message;
-the thread never vanishes silently and never touches Streamlit.
+A subclass sets up its trainers and ``_epochs_per_second`` (None: unpaced) and
+``_publish_interval``, calls ``_start()`` once ``_snapshot`` holds a first snapshot, and
+implements the hooks the loop calls: ``_apply`` (one command; returns how many single steps it
+asks for), ``_step_once``, ``_step_count``, ``_steps_per_epoch``, ``_check_end`` and
+``_publish``. A command that raises KeyError, ValueError or TypeError is ignored with a message
+in the next snapshot; anything else that escapes ends the run in state ``error`` with a
+message. The thread never vanishes silently and never touches Streamlit.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 OS_THREAD_NAME = "dropout-trainer"
 """The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
 THREAD_NAME = "dropout-lab-trainer"
+MAX_CATCH_UP = 0.2
+"""Seconds a paced run may fall behind its schedule before the schedule restarts."""
 
 
-class ThreadedRunner:
+class ThreadedRunner(ABC):
     def __init__(self) -> None:
         self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._changed = threading.Condition()
@@ -61,9 +66,95 @@ class ThreadedRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    # -- what a subclass provides ---------------------------------------------------------------
+    _epochs_per_second: float | None
+    _publish_interval: float
+
+    @abstractmethod
+    def _apply(self, command: str, args: dict[str, Any]) -> int:
+        """Apply one command; return the number of single steps it asks for."""
+
+    @abstractmethod
+    def _step_once(self) -> None:
+        """One training step (of every run the runner owns)."""
+
+    @abstractmethod
+    def _step_count(self) -> int:
+        """Steps taken so far (of the lead run): the pace is kept on these."""
+
+    @abstractmethod
+    def _steps_per_epoch(self) -> int:
+        ...
+
+    @abstractmethod
+    def _check_end(self) -> bool:
+        """Set the state after a step (finished, diverged...); True when training must stop."""
+
+    @abstractmethod
+    def _publish(self) -> None:
+        """Build a snapshot from the trainers and hand it out under ``_changed``."""
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        if state in ("playing", "paused"):
+            self._message = None
+        self._publish()
+
     # -- the thread ----------------------------------------------------------------------------
     def _serve(self) -> None:
-        raise NotImplementedError
+        pending = 0
+        paced_since: tuple[float, int] | None = None  # (time, step) when pacing last restarted
+        last_publish = 0.0
+        while True:
+            playing = self._state == "playing"
+            try:
+                block = not playing and pending == 0
+                command, args = self._commands.get(block=block, timeout=None if block else 0)
+            except queue.Empty:
+                command = None
+            if command is not None:
+                if command == "stop":
+                    self._set_state("stopped")
+                    return
+                try:
+                    pending += self._apply(command, args)
+                except KeyError as exc:
+                    self._message = f"ignored {command}: it needs a value for {exc}"
+                except (ValueError, TypeError) as exc:
+                    self._message = f"ignored {command}: {exc}"
+                self._publish()
+                paced_since = None
+                continue  # drain every queued command before training
+            try:
+                if playing:
+                    wait = self._pacing_wait(paced_since)
+                    if paced_since is None or wait < -MAX_CATCH_UP:
+                        # (Re)start the schedule: after falling behind (a busy CPU), carry on at the
+                        # set pace instead of bursting to catch up.
+                        paced_since = (time.monotonic(), self._step_count())
+                    if wait > 0:
+                        self._wake.wait(min(wait, 0.05))  # sleep, but wake for a command
+                        self._wake.clear()
+                        continue
+                self._step_once()
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a dead thread
+                self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
+            pending = max(0, pending - 1)
+            done = self._check_end()
+            if done:
+                pending = 0
+            now = time.monotonic()
+            if done or (pending == 0 and self._state != "playing") or now - last_publish >= self._publish_interval:
+                self._publish()
+                last_publish = now
+
+    def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
+        """Seconds until the next step is due at the set pace (negative: behind schedule)."""
+        if self._epochs_per_second is None or paced_since is None:
+            return 0.0
+        t0, steps0 = paced_since
+        due = t0 + (self._step_count() - steps0) / (self._epochs_per_second * self._steps_per_epoch())
+        return due - time.monotonic()
 
     def _loop(self) -> None:
         name_os_thread(OS_THREAD_NAME)
