@@ -36,7 +36,7 @@ from core.coadaptation import Sparsity, first_layer_tiles, hidden_activations, k
 from core.config import (DEVICES, DIGITS_SIZE, OPTIMIZERS, DataConfig, ModelConfig, RunConfig, TrainConfig, check_choice,
                          check_number)
 from core.datasets import Split, make_split
-from core.trainer import Trainer
+from core.trainer import Trainer, step_until
 
 TILE_SHAPE = (8, 8)
 MAX_WIDTH = 256
@@ -209,20 +209,8 @@ def train_features(
     trainers = (Trainer(plain, split, evaluate=False), Trainer(dropped, split, evaluate=False))
     initial = _frozen(first_layer_tiles(trainers[0].model, TILE_SHAPE))
     total = settings.epochs * math.ceil(settings.n_train / settings.batch_size)
-    stopped = cancelled is not None and cancelled()
-    last_poll = last_report = time.perf_counter()
-    done = 0
-    while not stopped and done < total:
-        for trainer in trainers:
-            trainer.step()
-        done += 1
-        now = time.perf_counter()
-        if cancelled is not None and now - last_poll >= POLL_SECONDS:
-            last_poll = now
-            stopped = cancelled()
-        if progress is not None and now - last_report >= PROGRESS_SECONDS and done < total and not stopped:
-            last_report = now
-            progress(done / total)
+    _, stopped = step_until(lambda: [trainer.step() for trainer in trainers], total, progress=progress,
+                            cancelled=cancelled, poll_seconds=POLL_SECONDS, progress_seconds=PROGRESS_SECONDS)
     live = live_pixels(split)
     live.setflags(write=False)
     runs = tuple(_measure(trainer, initial, live) for trainer in trainers)

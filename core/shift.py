@@ -48,7 +48,7 @@ from core.config import (
     check_number,
 )
 from core.mc import FrozenMLP, freeze, mc_predict
-from core.trainer import Trainer
+from core.trainer import Trainer, step_until
 
 IMAGE_SHAPE = (8, 8)
 MAX_WIDTH = 256
@@ -161,19 +161,8 @@ def train_digit_model(
     start = time.perf_counter()
     trainer = Trainer(settings.run_config(), evaluate=False)
     total = settings.total_steps
-    stopped = cancelled is not None and cancelled()
-    last_poll = last_report = time.perf_counter()
-    done = 0
-    while not stopped and done < total and trainer.diverged is None:
-        trainer.step()
-        done += 1
-        now = time.perf_counter()
-        if cancelled is not None and now - last_poll >= POLL_SECONDS:
-            last_poll = now
-            stopped = cancelled()
-        if progress is not None and now - last_report >= PROGRESS_SECONDS and done < total and not stopped:
-            last_report = now
-            progress(done / total)
+    _, stopped = step_until(trainer.step, total, progress=progress, cancelled=cancelled, poll_seconds=POLL_SECONDS,
+                            progress_seconds=PROGRESS_SECONDS, stop=lambda: trainer.diverged is not None)
     metrics = trainer.evaluate()
     frozen = freeze(trainer.model)
     images = _frozen(np.array(trainer.split.X_val, dtype=np.float32).reshape(-1, *IMAGE_SHAPE))

@@ -8,6 +8,7 @@ change is used from the next step on, and recorded as an event for the curves.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from typing import Any, Callable, Protocol
 
@@ -253,3 +254,35 @@ def _describe_p_change(
         fmt = lambda ps: "/".join(f"{p:g}" for p in ps)  # noqa: E731
         parts.append(f"p {fmt(old_hidden)} → {fmt(new_hidden)}")
     return ", ".join(parts)
+
+
+def step_until(
+    step: Callable[[], None],
+    total: int,
+    *,
+    progress: Callable[[float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    poll_seconds: float = 0.1,
+    progress_seconds: float = 0.25,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[int, bool]:
+    """Call ``step`` up to ``total`` times, for a background run; return (steps done, cancelled).
+
+    ``cancelled`` is polled before the first step and then about every ``poll_seconds``;
+    ``progress`` gets the fraction done at most every ``progress_seconds`` (never 1.0: the
+    caller reports that once its result is ready). ``stop`` (say, a diverged run) ends early
+    without counting as cancelled."""
+    stopped = cancelled is not None and cancelled()
+    last_poll = last_report = time.perf_counter()
+    done = 0
+    while not stopped and done < total and not (stop is not None and stop()):
+        step()
+        done += 1
+        now = time.perf_counter()
+        if cancelled is not None and now - last_poll >= poll_seconds:
+            last_poll = now
+            stopped = cancelled()
+        if progress is not None and now - last_report >= progress_seconds and done < total and not stopped:
+            last_report = now
+            progress(done / total)
+    return done, stopped
