@@ -12,7 +12,7 @@ import json
 import time
 import tomllib
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -240,7 +240,9 @@ class Prediction:
     lower_with_dropout: bool  # what the measured claim says about it
 
 
+@lru_cache(maxsize=4)
 def load_predictions(path: Path = PREDICTIONS_FILE) -> dict[str, Prediction]:
+    """The predictions file, parsed once per process (every page run asks for it)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     items = {}
     for raw in data["prediction"]:
