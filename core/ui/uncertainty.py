@@ -122,23 +122,34 @@ def _reg_command(name: str, **args: Any) -> None:
 
 
 def _add_points(x: list[float], y: list[float]) -> None:
-    """Add training points; a run that had stopped trains on, so the band can close around them."""
+    """Add training points; a run that had stopped trains on, so the band can close around them.
+
+    A refused point is reported by the runner in the status line under the controls."""
     runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
     if runner is None:
         return
     before = runner.snapshot()["data"]["n"]
     runner.send("add_points", x=x, y=y)
+    # Wait for the points (or the refusal), so the redraw that follows already shows them.
     snap = runner.wait_for(lambda s: s["data"]["n"] > before or (s["message"] or "").startswith("ignored add_points"),
                            1.0)
-    if snap["data"]["n"] == before:  # refused: say why, and do not start training for nothing
-        st.session_state[REG + "notice"] = f"No point added: {snap['message'] or 'the run refused it'}."
-        return
-    if snap["state"] in ("finished", "paused", "ready"):
+    if snap["data"]["n"] > before and snap["state"] in ("finished", "paused", "ready"):
         _reg_command("play")
 
 
+def _first_delivery(generation: int) -> bool:
+    """True once per click. While the live views rerun on their timers, Streamlit can deliver one
+    click to several reruns (measured: one button press added its points up to three times), so
+    every adding control carries the generation it was drawn in, and the first delivery moves
+    the generation on: later deliveries of the same click find it stale."""
+    if generation != st.session_state.get(ADD_GEN, 0):
+        return False
+    st.session_state[ADD_GEN] = generation + 1
+    return True
+
+
 def _on_plot_click(generation: int) -> None:
-    """A click on the regression plot adds a point there (once per click; see lesson 4's ``pick``)."""
+    """A click on the regression plot adds a point there."""
     if generation != st.session_state.get(ADD_GEN, 0):
         return
     event = st.session_state.get(f"{REG}plot.{generation}.chart")
@@ -149,15 +160,17 @@ def _on_plot_click(generation: int) -> None:
     _add_points([float(points[0]["x"])], [float(points[0]["y"])])
 
 
-def _add_from_controls() -> None:
+def _add_from_controls(generation: int) -> None:
+    if not _first_delivery(generation):
+        return
     x, y = float(st.session_state[REG + "add_x"]), float(st.session_state[REG + "add_y"])
     _add_points([x], [y])
 
 
-def _add_on_truth(lo: float, hi: float, n: int = 3) -> None:
+def _add_on_truth(lo: float, hi: float, generation: int, n: int = 3) -> None:
     """n points on the true function, evenly between lo and hi: a region the data did not cover."""
     runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
-    if runner is None:
+    if runner is None or not _first_delivery(generation):
         return
     snap = runner.snapshot()
     xs = np.linspace(lo, hi, n)
@@ -183,18 +196,16 @@ def regression_buttons(runner: LiveRegression) -> None:
 
 
 def add_point_controls() -> None:
-    notice = st.session_state.pop(REG + "notice", None)
-    if notice:
-        st.warning(notice)
     st.session_state.setdefault(REG + "add_x", -5.5)
     st.session_state.setdefault(REG + "add_y", 0.0)
     c1, c2, c3, c4 = st.columns([2, 2, 2, 4])
     c1.number_input("x", -8.0, 8.0, step=0.5, key=REG + "add_x", help="Where the new training point goes.")
     c2.number_input("y", -8.0, 8.0, step=0.5, key=REG + "add_y", help="Its value.")
-    c3.button("Add this point", key=REG + "add.button", on_click=_add_from_controls, use_container_width=True,
-              help="Or click anywhere on the plot.")
+    generation = st.session_state.get(ADD_GEN, 0)
+    c3.button("Add this point", key=REG + "add.button", on_click=_add_from_controls, args=(generation,),
+              use_container_width=True, help="Or pause and click anywhere on the plot.")
     c4.button("Add 3 points on the true curve at x = −6…−5", key=REG + "add3.button", on_click=_add_on_truth,
-              args=(-6.0, -5.0), use_container_width=True,
+              args=(-6.0, -5.0, generation), use_container_width=True,
               help="Data where there was none: watch the band there over the next steps.")
 
 

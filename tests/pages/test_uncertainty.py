@@ -29,6 +29,8 @@ def test_regression_follows_p_and_t_and_takes_new_points(open_page):
     at.button(key=REG + "add3.button").click().run()
     snap = runner.wait_for(lambda s: s["data"]["added"] == 3, timeout=5)
     assert snap["data"]["n"] == 43 and not at.exception
+    at.button(key=REG + "add3.button").click().run()  # a second click adds again: each click counts once
+    assert runner.wait_for(lambda s: s["data"]["added"] == 6, timeout=5)["data"]["n"] == 46
     at.radio(key=REG + "activation").set_value("tanh").run()  # a new run
     assert at.session_state[REG_RUNNER] is not runner and not at.exception
     assert at.session_state[REG_RUNNER].snapshot()["config"]["activation"] == "tanh"
