@@ -8,12 +8,20 @@ the router instead when the page was started without it.
 """
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 
 import streamlit as st
 
 from core.lessons import all_lessons
+
+# Plotly imports pandas lazily, the first time a figure checks whether a value is a pandas Series,
+# and looks it up in sys.modules without waiting for an import in progress. On a fresh server two
+# script threads (a page and a live view's timed rerun) building their first figures at once then
+# met a half-imported pandas ("partially initialized module 'pandas' has no attribute 'Series'").
+# Importing it here, before any page runs, finishes that import first.
+importlib.import_module("pandas")
 
 _run = threading.local()
 ROOT = Path(__file__).resolve().parents[2]
