@@ -22,7 +22,7 @@ from core.config import RunConfig
 from core.datasets import EXTENT, make_split
 from core.mc import freeze
 from core.runtime import configure
-from core.threaded import ThreadedRunner
+from core.threaded import Gate, ThreadedRunner
 from core.trainer import MaskRecorder, Trainer
 
 GRID_SIZE = 60
@@ -46,7 +46,7 @@ class LiveRunner(ThreadedRunner):
 
     ``epochs_per_second`` paces playing (None = as fast as the CPU allows): a run need not
     train faster than a person can watch it. States: ``ready`` (nothing trained yet),
-    ``playing``, ``paused``, ``finished`` (max epochs), ``diverged``, ``error``, ``stopped``.
+    ``playing``, ``queued`` (waiting for a place to train), ``paused``, ``finished`` (max epochs), ``diverged``, ``error``, ``stopped``.
     """
 
     def __init__(
@@ -59,6 +59,7 @@ class LiveRunner(ThreadedRunner):
         coadaptation_layer: int | None = None,
         diagram_units: int = MAX_DIAGRAM_UNITS,
         publish_weights: bool = False,
+        gate: Gate | None = None,
     ):
         """``coadaptation_layer`` (optional): measure that hidden layer's co-adaptation
         statistics (knock-out damage, correlation, sparsity) about every ``STATS_INTERVAL``
@@ -66,10 +67,11 @@ class LiveRunner(ThreadedRunner):
         per layer the snapshot carries for the network diagram (masks and weights).
         ``publish_weights``: each run's snapshot also carries ``frozen``, a copy of the whole
         network's weights taken between two steps (``core.mc.freeze``), for Monte-Carlo maps
-        computed outside this thread; ``frozen_step`` says at which step it was taken."""
+        computed outside this thread; ``frozen_step`` says at which step it was taken.
+        ``gate``: the server's cap on runs training at once (see ``core.threaded``)."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
-        super().__init__()
+        super().__init__(gate)
         configure()
         split = make_split(cfg_a.data)
         self._trainers = [Trainer(cfg_a, split, callbacks=(MaskRecorder(),))]
@@ -112,7 +114,7 @@ class LiveRunner(ThreadedRunner):
                 self._set_state("paused")
             return 0
         if command == "step":
-            if self._state in ("ready", "paused", "playing"):
+            if self._state in ("ready", "paused", "playing", "queued"):
                 self._set_state("paused")
                 return 1
             return 0

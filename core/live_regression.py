@@ -19,7 +19,7 @@ from typing import Any
 from core.live import _thin
 from core.regression import GRID, MAX_PASSES, MCBands, RegressionConfig, RegressionTrainer, region_std
 from core.runtime import configure
-from core.threaded import ThreadedRunner
+from core.threaded import Gate, ThreadedRunner
 
 """The Python thread's name, shared with every trainer thread of the app (tests count them)."""
 COMMANDS = ("play", "pause", "step", "set_p", "add_points", "set_passes", "set_speed", "set_activation",
@@ -30,11 +30,12 @@ DEFAULT_PASSES = 50
 class LiveRegression(ThreadedRunner):
     """Trains one regression run in a background thread, driven by commands.
 
-    States: ``ready`` (nothing trained yet), ``playing``, ``paused``, ``finished`` (reached
-    ``max_epochs`` since the last start; ``play`` goes on for as many again), ``diverged``,
-    ``error``, ``stopped``. ``epochs_per_second`` paces playing (None: as fast as the CPU
-    allows). ``reset`` and ``set_activation`` start a new run (new weights, the original
-    points) with the changed config; ``run`` in the snapshot counts them.
+    States: ``ready`` (nothing trained yet), ``playing``, ``queued`` (waiting for a place to
+    train), ``paused``, ``finished`` (reached ``max_epochs`` since the last start; ``play`` goes
+    on for as many again), ``diverged``, ``error``, ``stopped``. ``epochs_per_second`` paces
+    playing (None: as fast as the CPU allows). ``reset`` and ``set_activation`` start a new run
+    (new weights, the original points) with the changed config; ``run`` in the snapshot counts
+    them.
 
     Commands: ``play``, ``pause``, ``step`` (``n`` steps, default 1), ``set_p`` (``p``),
     ``add_points`` (``x``, ``y``: numbers or equal-length lists), ``set_passes`` (``n_passes``,
@@ -43,8 +44,8 @@ class LiveRegression(ThreadedRunner):
     """
 
     def __init__(self, cfg: RegressionConfig, *, n_passes: int = DEFAULT_PASSES,
-                 epochs_per_second: float | None = 100.0, publish_interval: float = 0.1):
-        super().__init__()
+                 epochs_per_second: float | None = 100.0, publish_interval: float = 0.1, gate: Gate | None = None):
+        super().__init__(gate)
         configure()
         self._trainer = RegressionTrainer(cfg)
         self._run = 1
@@ -80,7 +81,7 @@ class LiveRegression(ThreadedRunner):
             n = int(args.get("n", 1))
             if n < 1:
                 raise ValueError(f"n must be at least 1, got {n}")
-            if self._state in ("ready", "paused", "playing", "finished"):
+            if self._state in ("ready", "paused", "playing", "queued", "finished"):
                 self._set_state("paused")
                 return n
             return 0

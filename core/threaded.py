@@ -7,6 +7,11 @@ asks for), ``_step_once``, ``_step_count``, ``_steps_per_epoch``, ``_check_end``
 ``_publish``. A command that raises KeyError, ValueError or TypeError is ignored with a message
 in the next snapshot; anything else that escapes ends the run in state ``error`` with a
 message. The thread never vanishes silently and never touches Streamlit.
+
+A runner may be given a ``Gate``: the cap on how many runs of a server train at once. A run
+that is told to play asks the gate for a place first; when the class is full it waits in
+state ``queued`` (its message says where it stands in line) and starts by itself when the
+gate grants it a place. Leaving ``playing`` in any way gives the place back.
 """
 from __future__ import annotations
 
@@ -14,17 +19,39 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 OS_THREAD_NAME = "dropout-trainer"
 """The trainer thread's name as the OS sees it (``top -H``, /proc/PID/task/*/comm)."""
 THREAD_NAME = "dropout-lab-trainer"
 MAX_CATCH_UP = 0.2
 """Seconds a paced run may fall behind its schedule before the schedule restarts."""
+ADMIT = "__admit__"
+"""The private command a gate's notification becomes: a place, or a new position in line."""
+
+
+class Gate(Protocol):
+    """Places for training runs (see ``core.pool.Admission``)."""
+
+    cap: int | None
+
+    def request(self, runner: "ThreadedRunner") -> int:
+        """A place for ``runner``: 0 if it may train now, else its position in the queue (1 = next)."""
+
+    def release(self, runner: "ThreadedRunner") -> None:
+        """``runner`` stopped training or left the queue; safe to call when it holds nothing."""
+
+
+def queued_message(position: int, cap: int | None) -> str:
+    ahead = "it is next in line" if position == 1 else f"{position - 1} runs are ahead of it"
+    return (f"The class is full: this server trains at most {cap} runs at once. Your run is queued ({ahead}) "
+            "and starts by itself as soon as a place frees up.")
 
 
 class ThreadedRunner(ABC):
-    def __init__(self) -> None:
+    def __init__(self, gate: Gate | None = None) -> None:
+        self._gate = gate
+        self._gated = ""  # "", "queued" or "admitted": what this run holds of the gate
         self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._changed = threading.Condition()
         self._wake = threading.Event()
@@ -66,6 +93,11 @@ class ThreadedRunner(ABC):
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def notify(self, position: int) -> None:
+        """The gate's word: 0 = a place is yours, n = you are n-th in the queue. Any thread may call it."""
+        self._commands.put((ADMIT, {"position": position}))  # not through send: subclasses vet commands there
+        self._wake.set()
+
     # -- what a subclass provides ---------------------------------------------------------------
     _epochs_per_second: float | None
     _publish_interval: float
@@ -98,6 +130,34 @@ class ThreadedRunner(ABC):
         self._state = state
         if state in ("playing", "paused"):
             self._message = None
+        self._sync_gate()
+        self._publish()
+
+    def _sync_gate(self) -> None:
+        """Ask the gate for a place when told to play; give it back when training stops."""
+        if self._gate is None:
+            return
+        if self._state == "playing" and self._gated != "admitted":
+            position = self._gate.request(self)
+            if position == 0:
+                self._gated = "admitted"
+            else:
+                self._gated = "queued"
+                self._state, self._message = "queued", queued_message(position, self._gate.cap)
+        elif self._state not in ("playing", "queued") and self._gated:
+            self._gated = ""
+            self._gate.release(self)
+
+    def _on_gate(self, position: int) -> None:
+        if self._state != "queued":
+            self._sync_gate()  # paused or stopped meanwhile: give back what arrived
+            if position == 0 and self._gated != "admitted":
+                self._gate.release(self)
+            return
+        if position == 0:
+            self._gated, self._state, self._message = "admitted", "playing", None
+        else:
+            self._message = queued_message(position, self._gate.cap)
         self._publish()
 
     # -- the thread ----------------------------------------------------------------------------
@@ -116,12 +176,19 @@ class ThreadedRunner(ABC):
                 if command == "stop":
                     self._set_state("stopped")
                     return
+                if command == ADMIT:
+                    self._on_gate(int(args["position"]))
+                    continue
+                if command == "pause" and self._state == "queued":
+                    self._set_state("paused")  # leaves the queue
+                    continue
                 try:
                     pending += self._apply(command, args)
                 except KeyError as exc:
                     self._message = f"ignored {command}: it needs a value for {exc}"
                 except (ValueError, TypeError) as exc:
                     self._message = f"ignored {command}: {exc}"
+                self._sync_gate()
                 self._publish()
                 paced_since = None
                 continue  # drain every queued command before training
@@ -141,6 +208,7 @@ class ThreadedRunner(ABC):
                 self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
             pending = max(0, pending - 1)
             done = self._check_end()
+            self._sync_gate()  # finished, diverged or failed: the place goes to the next in line
             if done:
                 pending = 0
             now = time.monotonic()
@@ -161,6 +229,8 @@ class ThreadedRunner(ABC):
         try:
             self._serve()
         except Exception as exc:  # noqa: BLE001 - last resort: say what happened, never vanish silently
+            if self._gate is not None and self._gated:
+                self._gate.release(self)
             with self._changed:
                 self._version += 1
                 self._state, self._message = "error", f"training stopped: {type(exc).__name__}: {exc}"
