@@ -337,8 +337,7 @@ def _describe_exit(code: int) -> str:
     return f"exit status {code}"
 
 
-WORKER_DIED = ("The process that trained this run stopped unexpectedly ({reason}). Everyone else's runs go on; "
-               "this one starts again from epoch 0.")
+WORKER_DIED = "training stopped: the process that ran it ended unexpectedly ({reason}). Everyone else's runs go on."
 
 
 class RemoteRunner:

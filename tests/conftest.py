@@ -1,3 +1,4 @@
+import os
 import threading
 import time
 
@@ -5,6 +6,10 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# Pages run in this process train in threads here, so each test can stop and count its trainers; the
+# worker pool has tests of its own (tests/core/test_pool.py), and the browser tests run the app as a
+# new user gets it (tests/e2e/conftest.py clears this for their servers).
+os.environ["DROPOUT_LAB_TRAINERS"] = "threads"
 
 TRAINER_THREAD = "dropout-lab-trainer"
 

@@ -23,7 +23,7 @@ from core.background import ResultCache, SharedRuns, Watch
 from core.config import (ACTIVATIONS, DIGITS_SIZE, PLANE_DATASETS, ConfigError, DataConfig, ModelConfig, RunConfig,
                          TrainConfig)
 from core.features import FeatureResult, FeatureSettings, train_features
-from core.live import LiveRunner
+from core.pool import Runner
 from core.sweep import Progress
 from core.ui import playground
 from core.ui.controls import Settings
@@ -35,7 +35,7 @@ NS = "coadaptation."
 RUNNER = NS + "runner"
 KNOCKED = NS + "knocked"  # the units switched off, sorted
 PICK_GEN = NS + "pick_gen"  # bumped after each handled click, so the clickable charts start unselected
-TICK_SECONDS = 0.5  # the statistics are measured every 0.5 s (core.live.STATS_INTERVAL)
+TICK_SECONDS = max(0.5, playground.TICK_SECONDS)  # statistics are measured every 0.5 s (core.live.STATS_INTERVAL)
 CLICKABLE_REFRESH = 3.0  # seconds between two redraws of a clickable chart while the runs train
 WIDTHS = (4, 8, 12, 16, 24, 32)
 DIAGRAM_UNITS = max(WIDTHS)
@@ -147,7 +147,7 @@ def controls() -> tuple[Settings, int]:
     return Settings(with_dropout, without, None if speed == "max" else float(speed)), int(value("layer")) - 1
 
 
-def sync_runner(settings: Settings, layer: int) -> LiveRunner:
+def sync_runner(settings: Settings, layer: int) -> Runner:
     """The Playground's driver with the statistics on; another measured layer needs no new run."""
     runner = playground.sync_runner(settings, ns=NS, coadaptation_layer=0, diagram_units=DIAGRAM_UNITS)
     if st.session_state.get(NS + "knocked_for") is not runner:  # a new run: every unit is back on
@@ -170,7 +170,7 @@ def _forget_knocked() -> None:
 
 
 def _set_knocked(units: list[int]) -> None:
-    runner: LiveRunner | None = st.session_state.get(RUNNER)
+    runner: Runner | None = st.session_state.get(RUNNER)
     st.session_state[KNOCKED] = sorted(set(units))
     if runner is None:
         return
@@ -329,10 +329,9 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
     max_epochs = int(lead["config"]["train.max_epochs"])
     state = snapshot["state"]
     playing = state == "playing"
-    status = playground.STATE_TEXT[state] + (f": {snapshot['message']}" if snapshot["message"] else "")
-    st.progress(min(1.0, lead["epoch"] / max_epochs), text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status}")
-    if state in ("diverged", "error"):
-        st.warning(f"{snapshot['message']} Press **Reset** to start again.")
+    st.progress(min(1.0, lead["epoch"] / max_epochs),
+                text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {playground.status_text(snapshot)}")
+    playground.state_notice(snapshot)
     knocked = st.session_state.get(KNOCKED, [])
     layer = int(st.session_state[NS + "layer"]) - 1
     off_text = ", ".join(str(u + 1) for u in knocked)
@@ -398,7 +397,7 @@ def all_revealed() -> bool:
     return all(revealed(p) for p in ("knockout", "correlation", "sparsity", "features"))
 
 
-def live_view(runner: LiveRunner) -> None:
+def live_view(runner: Runner) -> None:
     predictions = load_predictions()
     st.toggle("Show every statistic without predicting (for a projector)", key=NS + "reveal_all",
               help="Skips the predictions below. A class can predict aloud first.")

@@ -10,14 +10,16 @@ import streamlit as st
 
 from core import viz
 from core.config import RunConfig, to_flat
-from core.live import LiveRunner
+from core.pool import Runner, settings as server_settings, start_runner
 from core.ui import router
 from core.ui.controls import NS, Settings
 from core.ui.session import session_lease
 
 RUNNER = NS + "runner"
 REASON = NS + "reset_reason"
-TICK_SECONDS = 0.35
+TICK_SECONDS = server_settings().refresh  # DROPOUT_LAB_REFRESH: seconds between two redraws of a live view
+ACTIVE = ("playing", "queued")
+"""States in which a run wants to train (queued: waiting for a place): its view keeps refreshing."""
 FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step trained with it
 
 # Changing any of these needs new weights or new data, so it starts a new run.
@@ -41,10 +43,10 @@ def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig,
     return ", ".join(changes) or None
 
 
-def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, Any]) -> LiveRunner:
+def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, Any]) -> Runner:
     try:
-        runner = LiveRunner(settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
-    except (ValueError, KeyError, RuntimeError) as exc:  # e.g. a device that is not there
+        runner = start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:  # a device that is not there, no workers
         st.error(f"Could not start training: {exc}")
         st.stop()
     session_lease().hold(ns + "runner", runner)
@@ -55,7 +57,7 @@ def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, A
     return runner
 
 
-def _send_live_changes(runner: LiveRunner, old: RunConfig, new: RunConfig, run: int) -> bool:
+def _send_live_changes(runner: Runner, old: RunConfig, new: RunConfig, run: int) -> bool:
     sent = False
     if (old.model.p_input, old.model.p_hidden) != (new.model.p_input, new.model.p_hidden):
         runner.send("set_p", run=run, p_input=new.model.p_input, p_hidden=list(new.model.p_hidden))
@@ -67,7 +69,7 @@ def _send_live_changes(runner: LiveRunner, old: RunConfig, new: RunConfig, run: 
     return sent
 
 
-def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunner:
+def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> Runner:
     """Return this session's runner, started, reset or updated to match ``settings``.
 
     The first visit starts playing at once. A structural change (data, architecture,
@@ -77,7 +79,7 @@ def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunn
     """
     ss = st.session_state
     runner_key, configs_key, reason_key = ns + "runner", ns + "configs", ns + "reset_reason"
-    runner: LiveRunner | None = ss.get(runner_key)
+    runner: Runner | None = ss.get(runner_key)
     new_configs = (settings.a, settings.b)
     if runner is None or not runner.alive:
         after_reset = ss.pop(ns + "after_reset", False)
@@ -87,7 +89,7 @@ def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunn
         if ended is None:
             ss[reason_key] = None
         elif ended["state"] == "error":
-            ss[reason_key] = f"The previous run ended with an error ({ended['message']}); this is a new one."
+            ss[reason_key] = restarted_after(ended["message"])
         else:  # the session lease stopped it: the tab had disconnected
             ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
     else:
@@ -95,7 +97,7 @@ def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunn
         if ss.get(ns + "options", options) != options:
             reason = ", ".join(filter(None, [reason, _describe_options(ss[ns + "options"], options)]))
         if reason:
-            was_playing = runner.snapshot()["state"] == "playing"
+            was_playing = runner.snapshot()["state"] in ACTIVE
             runner.close(timeout=0)
             runner = ss[runner_key] = _new_runner(settings, play=was_playing, ns=ns, options=options)
             ss[reason_key] = f"New run: {reason}."
@@ -114,6 +116,13 @@ def sync_runner(settings: Settings, *, ns: str = NS, **options: Any) -> LiveRunn
     return runner
 
 
+def restarted_after(message: str) -> str:
+    """Why a page started a new run by itself: the last one ended with an error saying ``message``."""
+    text = message.strip()
+    text = text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+    return f"The previous run ended with an error. {text} This is a new one."
+
+
 def _describe_options(old: dict[str, Any], new: dict[str, Any]) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {old.get(name)} → {new.get(name)}"
                      for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name))
@@ -122,7 +131,7 @@ def _describe_options(old: dict[str, Any], new: dict[str, Any]) -> str:
 LIVE_KEYS = ("model.p_input", "model.p_hidden", "train.lr", "train.weight_decay", "train.max_epochs")
 
 
-def _wait_until_applied(runner: LiveRunner, before: dict[str, Any], wanted: list[dict[str, Any]]) -> None:
+def _wait_until_applied(runner: Runner, before: dict[str, Any], wanted: list[dict[str, Any]]) -> None:
     """Draw only once the trainers hold the new values and, while playing, have trained a step
     after each change they recorded: otherwise this run would still show the old settings."""
     playing = before["state"] == "playing"
@@ -149,14 +158,14 @@ def reset_run(ns: str = NS) -> None:
 
 def command(name: str, ns: str = NS) -> None:
     """Button callback: send a command and wait briefly so the rerun already shows its effect."""
-    runner: LiveRunner | None = st.session_state.get(ns + "runner")
+    runner: Runner | None = st.session_state.get(ns + "runner")
     if runner is None:
         return
     before = runner.snapshot()
     runner.send(name)
     if st.session_state.get(ns + "reset_reason") == router.PAUSED_ELSEWHERE:
         st.session_state[ns + "reset_reason"] = None  # the learner is back at the controls
-    if name == "step" and before["state"] in ("ready", "paused", "playing"):
+    if name == "step" and before["state"] in ("ready", "paused", *ACTIVE):
         step = before["runs"][0]["step"]
         runner.wait_for(lambda s: s["runs"][0]["step"] > step, 0.5)  # the step itself, not just the pause
     else:
@@ -176,6 +185,7 @@ def run_label(flat: dict[str, Any], name: str) -> str:
 STATE_TEXT = {
     "ready": "Ready: press Play.",
     "playing": "Training…",
+    "queued": "Queued",
     "paused": "Paused.",
     "finished": "Finished",
     "diverged": "Diverged",
@@ -190,13 +200,9 @@ def draw(snapshot: dict[str, Any]) -> None:
     labels = [run_label(r["config"], name) for r, name in zip(runs, "AB")]
     lead = runs[0]
     max_epochs = int(lead["config"]["train.max_epochs"])
-    state = snapshot["state"]
-    status = STATE_TEXT[state] + (f": {snapshot['message']}" if snapshot["message"] else "")
-    st.progress(min(1.0, lead["epoch"] / max_epochs), text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status}")
-    if state == "diverged":
-        st.warning(f"⚠️ {snapshot['message']} Press **Reset** to start again.")
-    elif state == "error":
-        st.error(f"{snapshot['message']} Press **Reset** to start again.")
+    st.progress(min(1.0, lead["epoch"] / max_epochs),
+                text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status_text(snapshot)}")
+    state_notice(snapshot)
 
     cols = st.columns(len(runs))
     for col, run, label in zip(cols, runs, labels):
@@ -213,6 +219,23 @@ def draw(snapshot: dict[str, Any]) -> None:
         st.plotly_chart(viz.curves(runs, labels, "loss"), key=NS + "loss", config={"displayModeBar": False})
     with right:
         st.plotly_chart(viz.curves(runs, labels, "acc"), key=NS + "acc", config={"displayModeBar": False})
+
+
+def status_text(snapshot: dict[str, Any]) -> str:
+    """The run's state in a few words, for a progress line (a queued run's message is a notice of its own)."""
+    state, message = snapshot["state"], snapshot["message"]
+    return STATE_TEXT.get(state, state) + (f": {message}" if message and state != "queued" else "")
+
+
+def state_notice(snapshot: dict[str, Any]) -> None:
+    """What the learner must know about a run that is not simply training: why it stopped, or that it waits."""
+    state, message = snapshot["state"], snapshot["message"]
+    if state == "diverged":
+        st.warning(f"⚠️ {message} Press **Reset** to start again.")
+    elif state == "error":
+        st.error(f"{message} Press **Reset** to start again.")
+    elif state == "queued":
+        st.info(message, icon="⏳")
 
 
 def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
@@ -232,25 +255,25 @@ def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
                   help="Training accuracy − validation accuracy, both with dropout off.")
 
 
-def live_view(runner: LiveRunner, draw_snapshot: Callable[[dict[str, Any]], None] = draw,
+def live_view(runner: Runner, draw_snapshot: Callable[[dict[str, Any]], None] = draw,
               tick: float = TICK_SECONDS) -> None:
     """Redraw from the runner's snapshot every ``tick`` s while it plays; once when it does not."""
-    playing = runner.snapshot()["state"] == "playing"
+    playing = runner.snapshot()["state"] in ACTIVE
 
     @st.fragment(run_every=tick if playing else None)
     def _view() -> None:
         snapshot = runner.snapshot()
         draw_snapshot(snapshot)
-        if playing and snapshot["state"] != "playing":
+        if playing and snapshot["state"] not in ACTIVE:
             st.rerun()  # the run ended on its own: redraw the whole page once, and stop ticking
 
     _view()
 
 
-def buttons(runner: LiveRunner, ns: str = NS) -> None:
+def buttons(runner: Runner, ns: str = NS) -> None:
     """Play/pause, single step and reset, plus why the current run started (if it was reset)."""
     state = runner.snapshot()["state"]
-    playing = state == "playing"
+    playing = state in ACTIVE
     ended = state in ("finished", "diverged", "error")
     c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
     c1.button("⏸ Pause" if playing else "▶ Play", key=ns + "play.button", on_click=command,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core import pool
 from core.lessons import all_lessons
 
 # Plotly imports pandas lazily, the first time a figure checks whether a value is a pandas Series,
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_router() -> None:
     st.set_page_config(page_title="Dropout Lab", page_icon="🎲", layout="wide")
+    _start_trainers()
     home = st.Page(str(ROOT / "pages/00_home.py"), title="Home", icon="🏠", default=True, url_path="home")
     lesson_pages = [
         st.Page(str(ROOT / lesson.page), title=f"{lesson.order}. {lesson.title}", icon=lesson.icon,
@@ -43,6 +45,18 @@ def run_router() -> None:
         page.run()
     finally:
         _run.active = False
+
+
+def _start_trainers() -> None:
+    """Start the worker processes with the first page (they take seconds to get ready), and tell
+    the teacher about a server setting that was ignored."""
+    for problem in pool.settings().problems:
+        st.warning(f"Server setting ignored: {problem}", icon="⚙️")
+    try:
+        pool.warm_up()
+    except OSError as exc:
+        st.error(f"Could not start the training processes ({exc}). Live runs will not start; to train inside "
+                 "the app's own process instead, restart it with DROPOUT_LAB_TRAINERS=threads.")
 
 
 def current_page() -> str | None:
@@ -64,7 +78,7 @@ def _pause_elsewhere(shown: str) -> None:
         runner = ss[key]
         if ss.get(ns + "page", shown) == shown or not getattr(runner, "alive", False):
             continue
-        if runner.snapshot()["state"] == "playing":
+        if runner.snapshot()["state"] in ("playing", "queued"):
             runner.send("pause")
             ss[ns + "reset_reason"] = PAUSED_ELSEWHERE
 

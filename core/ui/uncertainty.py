@@ -20,8 +20,7 @@ from core import viz_uncertainty as vu
 from core.background import ResultCache, SharedRuns, Watch
 from core.config import PLANE_DATASETS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.datasets import EXTENT
-from core.live import LiveRunner
-from core.live_regression import LiveRegression
+from core.pool import Runner, start_runner
 from core.mc import MCMapCache, mc_vs_weight_scaling, point_probe, reliability
 from core.regression import DATASETS as REGRESSION_DATASETS
 from core.regression import MAX_PASSES, RegressionConfig
@@ -36,7 +35,7 @@ REG = NS + "reg."
 REG_RUNNER = REG + "runner"
 CLS = NS + "cls."
 CLS_RUNNER = CLS + "runner"
-TICK_SECONDS = 0.5
+TICK_SECONDS = max(0.5, playground.TICK_SECONDS)
 SPEEDS = (10, 30, 100, 300, "max")
 ADD_GEN = REG + "add_gen"  # bumped after each handled click on the regression plot
 
@@ -77,11 +76,11 @@ def _reg_config(values: dict[str, Any]) -> RegressionConfig:
                             seed=int(values["seed"]))
 
 
-def regression_runner() -> LiveRegression:
+def regression_runner() -> Runner:
     """This session's regression run, created, restarted or updated to match the widgets."""
     values = _reg_widgets()
     ss = st.session_state
-    runner: LiveRegression | None = ss.get(REG_RUNNER)
+    runner: Runner | None = ss.get(REG_RUNNER)
     speed = None if values["speed"] == "max" else float(values["speed"])
     try:
         cfg = _reg_config(values)
@@ -91,8 +90,15 @@ def regression_runner() -> LiveRegression:
     old = ss.get(REG + "values")
     if runner is None or not runner.alive or any(old[k] != values[k] for k in STRUCTURAL):
         if runner is not None:
+            ended = runner.snapshot()
+            if ended["state"] == "error":
+                ss[REG + "reset_reason"] = playground.restarted_after(ended["message"])
             runner.close(timeout=0)
-        runner = LiveRegression(cfg, n_passes=int(values["T"]), epochs_per_second=speed)
+        try:
+            runner = start_runner("regression", cfg, n_passes=int(values["T"]), epochs_per_second=speed)
+        except (ValueError, KeyError, RuntimeError, OSError) as exc:
+            st.error(f"Could not start training: {exc}")
+            st.stop()
         session_lease().hold(REG_RUNNER, runner)
         ss[REG_RUNNER], ss[REG + "page"] = runner, router.current_page()
         runner.send("play")
@@ -112,7 +118,7 @@ def regression_runner() -> LiveRegression:
 
 
 def _reg_command(name: str, **args: Any) -> None:
-    runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
+    runner: Runner | None = st.session_state.get(REG_RUNNER)
     if runner is not None:
         version = runner.snapshot()["version"]
         runner.send(name, **args)
@@ -125,7 +131,7 @@ def _add_points(x: list[float], y: list[float]) -> None:
     """Add training points; a run that had stopped trains on, so the band can close around them.
 
     A refused point is reported by the runner in the status line under the controls."""
-    runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
+    runner: Runner | None = st.session_state.get(REG_RUNNER)
     if runner is None:
         return
     before = runner.snapshot()["data"]["n"]
@@ -169,7 +175,7 @@ def _add_from_controls(generation: int) -> None:
 
 def _add_on_truth(lo: float, hi: float, generation: int, n: int = 3) -> None:
     """n points on the true function, evenly between lo and hi: a region the data did not cover."""
-    runner: LiveRegression | None = st.session_state.get(REG_RUNNER)
+    runner: Runner | None = st.session_state.get(REG_RUNNER)
     if runner is None or not _first_delivery(generation):
         return
     snap = runner.snapshot()
@@ -178,9 +184,9 @@ def _add_on_truth(lo: float, hi: float, generation: int, n: int = 3) -> None:
     _add_points(xs.tolist(), ys.tolist())
 
 
-def regression_buttons(runner: LiveRegression) -> None:
+def regression_buttons(runner: Runner) -> None:
     state = runner.snapshot()["state"]
-    playing = state == "playing"
+    playing = state in playground.ACTIVE
     c1, c2, c3, c4 = st.columns([1, 1, 1, 4])
     c1.button("⏸ Pause" if playing else "▶ Play", key=REG + "play.button", use_container_width=True,
               on_click=_reg_command, args=("pause" if playing else "play",), disabled=state in ("diverged", "error"),
@@ -213,11 +219,9 @@ def draw_regression(snapshot: dict[str, Any]) -> None:
     noise = bool(st.session_state.get(REG + "noise"))
     cfg = snapshot["config"]
     state = snapshot["state"]
-    status = playground.STATE_TEXT.get(state, state) + (f": {snapshot['message']}" if snapshot["message"] else "")
-    st.caption(f"Epoch {snapshot['epoch']:.0f} · {status} · {cfg['activation']}, p = {float(cfg['p']):g}, "
-               f"T = {snapshot['n_passes']} passes, {snapshot['data']['n']} training points")
-    if state in ("diverged", "error"):
-        st.warning(f"{snapshot['message']} Press **Reset** to start again.")
+    st.caption(f"Epoch {snapshot['epoch']:.0f} · {playground.status_text(snapshot)} · {cfg['activation']}, "
+               f"p = {float(cfg['p']):g}, T = {snapshot['n_passes']} passes, {snapshot['data']['n']} training points")
+    playground.state_notice(snapshot)
     if state == "playing":
         # Streamlit mounts a chart that reports clicks afresh whenever its figure changes, and this one
         # changes at every redraw: while training it is a plain chart, which updates in place.
@@ -255,7 +259,7 @@ FIG11_T = (1, 2, 5, 10, 20, 50, 100)
 FIG11_REPEATS = 10
 
 
-def classification_runner() -> LiveRunner:
+def classification_runner() -> Runner:
     for name, value in CLS_DEFAULTS.items():
         st.session_state.setdefault(CLS + name, value)
     c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
@@ -285,13 +289,11 @@ def _maps_cache(name: str) -> MCMapCache:
 
 def draw_classification(snapshot: dict[str, Any]) -> None:
     run = snapshot["runs"][0]
-    state = snapshot["state"]
-    status = playground.STATE_TEXT.get(state, state) + (f": {snapshot['message']}" if snapshot["message"] else "")
-    st.caption(f"Epoch {run['epoch']:.1f} of {run['config']['train.max_epochs']} · {status} · two hidden layers of "
-               f"128 ReLU units, p = {run['config']['model.p_hidden'].split(',')[0]}")
+    st.caption(f"Epoch {run['epoch']:.1f} of {run['config']['train.max_epochs']} · {playground.status_text(snapshot)} · "
+               f"two hidden layers of 128 ReLU units, p = {run['config']['model.p_hidden'].split(',')[0]}")
+    playground.state_notice(snapshot)
     frozen = run.get("frozen")
     if frozen is None:
-        st.warning(f"{snapshot['message']} Press **Reset** to start again.")
         return
     T = int(st.session_state[CLS + "T"])
     axis = snapshot["grid_axis"]
@@ -321,7 +323,7 @@ def probe_controls() -> None:
     c2.slider("Probe y", -EXTENT, EXTENT, step=0.05, key=CLS + "probe_y", help="The probe's second coordinate.")
 
 
-def calibration(runner: LiveRunner) -> None:
+def calibration(runner: Runner) -> None:
     """Fig. 11 and the reliability diagram, on the validation set, once the run is not training."""
     snapshot = runner.snapshot()
     if snapshot["state"] == "playing":

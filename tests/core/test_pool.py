@@ -220,7 +220,7 @@ def test_a_killed_worker_is_reported_not_waited_on(pool, runners):
     t0 = time.monotonic()
     s = victim.wait_for(lambda s: s["state"] == "error", 10)
     assert time.monotonic() - t0 < 5
-    assert s["state"] == "error" and "stopped unexpectedly (killed by SIGKILL)" in s["message"]
+    assert s["state"] == "error" and "ended unexpectedly (killed by SIGKILL)" in s["message"]
     assert not victim.alive
     victim.send("play")  # ignored, not raised: the page shows the message
     step = survivor.snapshot()["runs"][0]["step"]

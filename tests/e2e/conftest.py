@@ -100,8 +100,9 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(name: str = "streamlit") -> Iterator[AppServer]:
-    """Run `streamlit run app.py` on a free local port in its own process group."""
+def streamlit_server(name: str = "streamlit", env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """Run `streamlit run app.py` on a free local port in its own process group, with the app's
+    default settings (the tests' own DROPOUT_LAB_* variables removed) plus ``env``."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
     log = ARTIFACTS / f"{name}.log"
@@ -116,7 +117,7 @@ def streamlit_server(name: str = "streamlit") -> Iterator[AppServer]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, env={**_default_env(), **(env or {})},
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -137,6 +138,10 @@ def streamlit_server(name: str = "streamlit") -> Iterator[AppServer]:
         yield AppServer(base_url, proc.pid, log)
     finally:
         _stop_group(proc)
+
+
+def _default_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DROPOUT_LAB_")}
 
 
 @pytest.fixture(scope="session")
@@ -203,12 +208,28 @@ TRAINER_COMM = "dropout-trainer"  # core.threaded.OS_THREAD_NAME: live runners a
 
 
 def trainer_threads(pid: int) -> int:
-    """How many OS threads of process ``pid`` are named like a trainer thread."""
+    """How many OS threads of process ``pid`` and its descendants (the worker processes) are named
+    like a trainer thread."""
     count = 0
-    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
-        try:
-            name = comm.read_text().strip()
-        except OSError:  # the thread ended between listing and reading
-            continue
-        count += name == TRAINER_COMM
+    for proc in process_tree(pid):
+        for comm in Path(f"/proc/{proc}/task").glob("*/comm"):
+            try:
+                name = comm.read_text().strip()
+            except OSError:  # the thread ended between listing and reading
+                continue
+            count += name == TRAINER_COMM
     return count
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant of it."""
+    found, todo = [], [pid]
+    while todo:
+        proc = todo.pop()
+        found.append(proc)
+        for children in Path(f"/proc/{proc}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,102 @@
+"""The app as a class's server: trainers in worker processes, a killed worker, a full class, a clean stop.
+
+Each test starts a server of its own (as a new user gets it: trainers in worker processes),
+so the processes it counts are its own.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import process_tree, streamlit_server, trainer_threads
+from tests.e2e.test_playground_browser import FIRST_CHART_TIMEOUT_MS, wait_for_training
+
+pytestmark = pytest.mark.e2e
+
+
+def workers(server_pid: int) -> list[int]:
+    """The server's worker processes (``python -m core.worker ...``)."""
+    found = []
+    for pid in process_tree(server_pid)[1:]:
+        try:
+            if b"core.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def epoch(page: Page) -> float:
+    text = page.get_by_test_id("stProgress").first.inner_text()
+    return float(text.split("Epoch ", 1)[1].split(" ", 1)[0])
+
+
+def test_training_runs_in_worker_processes_and_a_killed_one_is_reported(own_app_server, page: Page):
+    pid = own_app_server.pid
+    page.goto(own_app_server.base_url + "/playground")
+    wait_for_training(page)
+    assert trainer_threads(pid) >= 1
+    assert not any(t for t in Path(f"/proc/{pid}/task").glob("*/comm") if t.read_text().strip() == "dropout-trainer"), \
+        "a live trainer ran inside the app's own process"
+    before = workers(pid)
+    assert len(before) == os.cpu_count()
+    for worker in before:
+        os.kill(worker, signal.SIGKILL)
+    message = page.get_by_text("the process that ran it ended unexpectedly (killed by SIGKILL)")
+    expect(message.first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("This is a new one.").first).to_be_visible(timeout=FIRST_CHART_TIMEOUT_MS)
+    assert sorted(workers(pid)) != sorted(before) and len(workers(pid)) == len(before)  # replaced
+    page.get_by_role("button", name="▶ Play", exact=True).click()
+    expect(page.get_by_role("button", name="⏸ Pause", exact=True)).to_be_visible(timeout=20_000)
+    start = epoch(page)
+    page.wait_for_timeout(1500)
+    assert epoch(page) > start, "the new run did not train after Play"
+
+
+def test_a_full_class_queues_a_run_until_a_place_frees(browser):
+    with streamlit_server("streamlit-e2e-full", env={"DROPOUT_LAB_MAX_TRAINERS": "1"}) as server:
+        first, second = browser.new_context(), browser.new_context()
+        try:
+            one, two = first.new_page(), second.new_page()
+            one.goto(server.base_url + "/playground")
+            wait_for_training(one)
+            two.goto(server.base_url + "/playground")
+            expect(two.get_by_text("The class is full").first).to_be_visible(timeout=FIRST_CHART_TIMEOUT_MS)
+            expect(two.get_by_text("Queued").first).to_be_visible()
+            one.get_by_role("button", name="⏸ Pause", exact=True).click()  # a place frees up
+            expect(two.get_by_text("The class is full")).to_have_count(0, timeout=20_000)
+            expect(two.get_by_text("Training…").first).to_be_visible(timeout=20_000)
+        finally:
+            first.close()
+            second.close()
+
+
+def test_stopping_the_app_leaves_no_process_behind(browser):
+    with streamlit_server("streamlit-e2e-stop") as server:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(server.base_url + "/playground")
+            wait_for_training(page)
+            children = process_tree(server.pid)[1:]
+            assert workers(server.pid), "no worker process while the Playground trains"
+            os.kill(server.pid, signal.SIGTERM)  # the app alone, as Ctrl-C or a service manager stops it
+            deadline = time.monotonic() + 15
+            while any(_alive(c) for c in children) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not [c for c in children if _alive(c)], "a process outlived the app"
+        finally:
+            context.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -1,0 +1,46 @@
+"""The pages under a full class, and with a server setting that makes no sense (trainers in threads here)."""
+from __future__ import annotations
+
+import pytest
+
+from core import pool
+from core.config import RunConfig
+from core.pool import Admission, ServerSettings
+from tests.pages.conftest import PLAYGROUND
+
+
+@pytest.fixture
+def class_of_one(monkeypatch):
+    monkeypatch.setattr(pool, "_local", Admission(cap=1))
+
+
+def test_a_run_past_the_cap_shows_the_class_is_full_then_trains(class_of_one, open_page):
+    # A classmate's run holds the only place (AppTest runs its sessions under one session lease, so the
+    # classmate is a runner started directly, as the page would start it).
+    classmate = pool.start_runner("live", RunConfig(), None)
+    try:
+        classmate.send("play")
+        assert classmate.wait_for(lambda s: s["state"] == "playing", 5)["state"] == "playing"
+        at = open_page(PLAYGROUND)
+        runner = at.session_state["playground.runner"]
+        assert runner.snapshot()["state"] == "queued"
+        notices = [i.value for i in at.info]
+        assert any("The class is full" in text and "at most 1 runs" in text for text in notices), notices
+        assert "Queued" in at.get("progress")[0].proto.text
+        assert at.button(key="playground.play.button").label == "⏸ Pause"  # pausing leaves the queue
+        classmate.send("pause")  # a place frees up
+        assert runner.wait_for(lambda s: s["state"] == "playing", 5)["state"] == "playing"
+        at.run()
+        assert not [i for i in at.info if "The class is full" in i.value]
+        assert "Training" in at.get("progress")[0].proto.text
+    finally:
+        classmate.close()
+
+
+def test_a_setting_that_makes_no_sense_is_named_on_the_page(monkeypatch, open_page):
+    monkeypatch.setattr(pool, "_settings", ServerSettings.from_env(
+        {"DROPOUT_LAB_TRAINERS": "threads", "DROPOUT_LAB_MAX_TRAINERS": "lots"}))
+    at = open_page()
+    warnings = [w.value for w in at.warning]
+    assert any("Server setting ignored" in w and "DROPOUT_LAB_MAX_TRAINERS" in w and "'lots'" in w for w in warnings)
+    assert not at.exception
