@@ -60,6 +60,7 @@ class LiveRunner(ThreadedRunner):
         diagram_units: int = MAX_DIAGRAM_UNITS,
         publish_weights: bool = False,
         gate: Gate | None = None,
+        unwatched_pause: float | None = None,
     ):
         """``coadaptation_layer`` (optional): measure that hidden layer's co-adaptation
         statistics (knock-out damage, correlation, sparsity) about every ``STATS_INTERVAL``
@@ -68,10 +69,11 @@ class LiveRunner(ThreadedRunner):
         ``publish_weights``: each run's snapshot also carries ``frozen``, a copy of the whole
         network's weights taken between two steps (``core.mc.freeze``), for Monte-Carlo maps
         computed outside this thread; ``frozen_step`` says at which step it was taken.
-        ``gate``: the server's cap on runs training at once (see ``core.threaded``)."""
+        ``gate``, ``unwatched_pause``: the server's cap on runs training at once, and when a run
+        nobody watches pauses itself (see ``core.threaded.ThreadedRunner``)."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
             raise ValueError("run B must share run A's data and architecture (it starts from the same weights)")
-        super().__init__(gate)
+        super().__init__(gate, unwatched_pause)
         configure()
         split = make_split(cfg_a.data)
         self._trainers = [Trainer(cfg_a, split, callbacks=(MaskRecorder(),))]

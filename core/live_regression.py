@@ -44,8 +44,9 @@ class LiveRegression(ThreadedRunner):
     """
 
     def __init__(self, cfg: RegressionConfig, *, n_passes: int = DEFAULT_PASSES,
-                 epochs_per_second: float | None = 100.0, publish_interval: float = 0.1, gate: Gate | None = None):
-        super().__init__(gate)
+                 epochs_per_second: float | None = 100.0, publish_interval: float = 0.1, gate: Gate | None = None,
+                 unwatched_pause: float | None = None):
+        super().__init__(gate, unwatched_pause)
         configure()
         self._trainer = RegressionTrainer(cfg)
         self._run = 1

@@ -19,7 +19,8 @@ thread of this process (the design for tests and one learner).
   finishes or closes gives its place back).
 - **Workers run at a lower CPU priority** than the app, so drawing and answering a slider
   come first and training takes what is left, shared between the runs that want it (each run
-  is paced to what can be watched: see ``epochs_per_second``).
+  is paced to what can be watched: see ``epochs_per_second``; a run nobody has looked at for
+  ``UNWATCHED_PAUSE`` seconds pauses itself).
 
 Settings (environment variables, read once per process; see the README's "Running for a
 class"): ``DROPOUT_LAB_TRAINERS`` (``processes``, the default, or ``threads``),
@@ -59,6 +60,9 @@ WORKER_NICE = 10
 """How much lower the workers' CPU priority is than the app's (Linux nice levels)."""
 START_TIMEOUT = 120.0
 """Seconds to wait for a worker to build a runner: a fresh worker first imports torch."""
+UNWATCHED_PAUSE = 30.0
+"""A page's run that nobody looked at for this many seconds pauses itself (a tab left in the
+background: browsers then slow its refresh to once a minute)."""
 CALL_TIMEOUT = 5.0
 """Seconds to wait for a worker's answer before showing the last snapshot instead."""
 ROOT = Path(__file__).resolve().parents[1]
@@ -517,6 +521,7 @@ def settings() -> ServerSettings:
 def start_runner(kind: str, *args: Any, **kwargs: Any) -> Runner:
     """A new runner of ``kind`` ("live": ``LiveRunner``, "regression": ``LiveRegression``) as the
     settings say: in the worker pool, or as a thread of this process; both under the cap."""
+    kwargs.setdefault("unwatched_pause", UNWATCHED_PAUSE)
     pool = warm_up()
     if pool is not None:
         return pool.start(kind, *args, **kwargs)

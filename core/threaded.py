@@ -48,9 +48,17 @@ def queued_message(position: int, cap: int | None) -> str:
             "and starts by itself as soon as a place frees up.")
 
 
+UNWATCHED = ("It was not on screen for {seconds:g} s (a tab in the background?), so its share of the server "
+             "went to the others. Press Play to carry on.")
+
+
 class ThreadedRunner(ABC):
-    def __init__(self, gate: Gate | None = None) -> None:
+    def __init__(self, gate: Gate | None = None, unwatched_pause: float | None = None) -> None:
+        """``gate``: the cap on runs training at once. ``unwatched_pause``: pause a playing run when
+        nobody asked for a snapshot or sent a command for that many seconds (None: never)."""
         self._gate = gate
+        self._unwatched_pause = unwatched_pause
+        self._watched = time.monotonic()
         self._gated = ""  # "", "queued" or "admitted": what this run holds of the gate
         self._commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._changed = threading.Condition()
@@ -66,16 +74,19 @@ class ThreadedRunner(ABC):
 
     # -- the interface: commands in, snapshots out ---------------------------------------------
     def send(self, command: str, **kwargs: Any) -> None:
+        self._watched = time.monotonic()
         self._commands.put((command, kwargs))
         self._wake.set()
 
     def snapshot(self) -> dict[str, Any]:
+        self._watched = time.monotonic()
         with self._changed:
             return self._snapshot
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
         """Wait until a published snapshot satisfies ``predicate`` (or ``timeout`` passes); return the latest."""
-        deadline = time.monotonic() + timeout
+        deadline = self._watched = time.monotonic()
+        deadline += timeout
         with self._changed:
             while not predicate(self._snapshot):
                 left = deadline - time.monotonic()
@@ -192,6 +203,8 @@ class ThreadedRunner(ABC):
                 self._publish()
                 paced_since = None
                 continue  # drain every queued command before training
+            if playing and self._unwatched():
+                continue
             try:
                 if playing:
                     wait = self._pacing_wait(paced_since)
@@ -215,6 +228,16 @@ class ThreadedRunner(ABC):
             if done or (pending == 0 and self._state != "playing") or now - last_publish >= self._publish_interval:
                 self._publish()
                 last_publish = now
+
+    def _unwatched(self) -> bool:
+        """Pause a playing run nobody has looked at for a while: it need not train faster than it is
+        watched, and the CPU it would take goes to the runs that are."""
+        if self._unwatched_pause is None or time.monotonic() - self._watched <= self._unwatched_pause:
+            return False
+        self._set_state("paused")
+        self._message = UNWATCHED.format(seconds=self._unwatched_pause)
+        self._publish()
+        return True
 
     def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
         """Seconds until the next step is due at the set pace (negative: behind schedule)."""

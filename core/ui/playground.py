@@ -224,7 +224,10 @@ def draw(snapshot: dict[str, Any]) -> None:
 def status_text(snapshot: dict[str, Any]) -> str:
     """The run's state in a few words, for a progress line (a queued run's message is a notice of its own)."""
     state, message = snapshot["state"], snapshot["message"]
-    return STATE_TEXT.get(state, state) + (f": {message}" if message and state != "queued" else "")
+    text = STATE_TEXT.get(state, state)
+    if not message or state == "queued":
+        return text
+    return f"{text} {message}" if text.endswith(".") else f"{text}: {message}"
 
 
 def state_notice(snapshot: dict[str, Any]) -> None:

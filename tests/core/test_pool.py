@@ -103,6 +103,22 @@ def test_a_run_that_finishes_gives_its_place_to_the_next():
         second.close()
 
 
+def test_a_run_nobody_watches_pauses_itself_and_says_why():
+    runner = LiveRunner(TINY, epochs_per_second=50, unwatched_pause=0.4)
+    try:
+        runner.send("play")
+        time.sleep(1.0)  # nobody asks for a snapshot or sends a command
+        s = runner.snapshot()
+        assert s["state"] == "paused" and "not on screen for 0.4 s" in s["message"]
+        assert "its share of the server went to the others" in s["message"]
+        runner.send("play")  # the learner is back
+        for _ in range(10):  # and keeps watching: it trains on
+            time.sleep(0.1)
+            assert runner.snapshot()["state"] == "playing"
+    finally:
+        runner.close()
+
+
 # -- settings -----------------------------------------------------------------------------------
 def test_settings_default_to_worker_processes_one_per_core():
     s = ServerSettings.from_env({})
