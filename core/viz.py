@@ -36,6 +36,13 @@ TEMPLATE = go.layout.Template(
 )
 
 
+def figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """A figure from plain trace and layout dicts, not checked by plotly's validators: checking took
+    ~20 ms of the ~30 ms a live view spends on its six figures, holding the GIL, at every refresh.
+    The tests check every figure the app draws instead (tests/core/test_figures_valid.py)."""
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
 def base_layout(title: str, height: int, revision: str, **extra: Any) -> dict[str, Any]:
     return {
         "title": {"text": title, "x": 0.01, "font": {"size": 14}},
@@ -73,7 +80,7 @@ def decision_map(
             })
     lim = [float(axis[0]), float(axis[-1])]
     axis_style = {"range": lim, "showgrid": False, "zeroline": False, "constrain": "domain"}
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, "map", xaxis=axis_style, yaxis={**axis_style, "scaleanchor": "x", "scaleratio": 1},
     ))
 
@@ -105,7 +112,7 @@ def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *
                           "text": event["text"], "textangle": -90, "xanchor": "right",
                           "hovertext": f"{label}: {event['text']} (epoch {event['epoch']:.1f})",
                           "yanchor": "top", "font": {"size": 10, "color": color}})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         axis_title.capitalize(), height, f"curves-{metric}", shapes=shapes, annotations=notes,
         xaxis={"title": {"text": "epoch", "standoff": 2}},
         yaxis={"title": {"text": axis_title}, "rangemode": "tozero"},
@@ -142,7 +149,7 @@ def network_diagram(run: dict[str, Any], title: str, *, height: int = 300) -> go
          "text": _layer_name(li, n_layers) + (f"<br>({size - shown[li]} more)" if size > shown[li] else "")}
         for li, size in enumerate(sizes)
     ]
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, "net", annotations=notes,
         xaxis={"visible": False, "range": [-0.4, n_layers - 0.6]},
         yaxis={"visible": False, "range": [-0.3, 1.05]},

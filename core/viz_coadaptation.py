@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.coadaptation import MEAN_BINS
-from core.viz import RUN_COLORS, _layer_name, _unit_y, base_layout, decimate, edge_traces
+from core.viz import RUN_COLORS, _layer_name, _unit_y, base_layout, decimate, edge_traces, figure
 
 KNOCKED_COLOR = "#d6336c"
 SIGNED_SCALE = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]
@@ -85,7 +85,7 @@ def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str,
          "text": _layer_name(li, n_layers) + (f"<br>({size_ - shown[li]} more)" if size_ > shown[li] else "")}
         for li, size_ in enumerate(sizes)
     ]
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, "net", annotations=notes, clickmode="event+select", hovermode="closest",
         xaxis={"visible": False, "range": [-0.4, n_layers - 0.6]},
         yaxis={"visible": False, "range": [-0.3, 1.05]},
@@ -116,7 +116,7 @@ def damage_ranked(runs: Sequence[dict[str, Any]], labels: Sequence[str], knocked
                        "color": [KNOCKED_COLOR if u in off else color for u in order],
                        "symbol": ["x" if u in off else "circle" for u in order]},
         })
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Knock-out damage of every unit, worst first", height, "damage", clickmode="event+select",
         hovermode="closest", dragmode=False,
         xaxis={"title": {"text": "units, from the one the network misses most", "standoff": 2}, "fixedrange": True},
@@ -160,7 +160,7 @@ def lead_series(runs: Sequence[dict[str, Any]], labels: Sequence[str], keys: Seq
             traces.append({"type": "scatter", "x": xs, "y": ys, "mode": mode, "name": label,
                            "legendgroup": label, "showlegend": n == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
                            "line": {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 2}})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Over training", height, "series-" + "-".join(key for key, _ in chosen), annotations=annotations, **layout,
         legend={"orientation": "h", "y": -0.3, "x": 0, "font": {"size": 11}},
     ))
@@ -178,7 +178,7 @@ def correlation_heatmap(stats: dict[str, Any] | None, title: str, *, height: int
             "colorscale": SIGNED_SCALE, "colorbar": {"thickness": 10, "title": {"text": "r", "side": "right"}},
             "hovertemplate": "%{y} and %{x}: r = %{z:.2f}<extra></extra>",
         })
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, "corr",
         xaxis={"showticklabels": False, "showgrid": False, "constrain": "domain", "fixedrange": True},
         yaxis={"showticklabels": False, "showgrid": False, "autorange": "reversed", "scaleanchor": "x",
@@ -211,7 +211,7 @@ def sparsity_histograms(runs: Sequence[dict[str, Any]], labels: Sequence[str], *
                        "legendgroup": label, "marker": {"color": color}, "opacity": 0.6,
                        "width": float(MEAN_BINS[1] - MEAN_BINS[0]), "xaxis": "x2", "yaxis": "y2",
                        "hovertemplate": "mean ≈ %{x:.2f}: %{y} units<extra></extra>"})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Activations on the validation set", height, "sparsity", barmode="overlay",
         xaxis={"domain": [0, 0.46], "title": {"text": "activation", "standoff": 2}, "fixedrange": True},
         yaxis={"type": "log", "dtick": 1, "tickformat": ".1~%", "title": {"text": "share of all activations"},
@@ -244,7 +244,7 @@ def feature_tiles(tiles: np.ndarray, title: str, *, columns: int = 8, height: in
     trace = {"type": "heatmap", "z": canvas, "zmin": -1, "zmax": 1, "colorscale": SIGNED_SCALE, "hoverinfo": "skip",
              "colorbar": {"thickness": 10, "tickvals": [-1, 0, 1], "ticktext": ["−max", "0", "+max"],
                           "title": {"text": "weight", "side": "right"}}}
-    return go.Figure(data=[trace], layout=base_layout(
+    return figure([trace], base_layout(
         title, height or 60 + 46 * rows, "tiles",
         xaxis={"visible": False, "constrain": "domain", "fixedrange": True},
         yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x", "fixedrange": True},

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from core.viz import CLASS_COLORS, DROPPED_COLOR, RUN_COLORS, base_layout
+from core.viz import CLASS_COLORS, DROPPED_COLOR, RUN_COLORS, base_layout, figure
 
 MODE_LABELS = {"eval": "eval_mode (dropout off)", "train": "train_mode (forgot eval)", "mc": "mc_mode (only dropout on)"}
 MODE_COLORS = {"eval": "#333333", "train": RUN_COLORS[1], "mc": RUN_COLORS[0]}
@@ -25,7 +25,7 @@ def mask_bars(draw: dict[str, Any], p: float, *, height: int = 320) -> go.Figure
          "text": [factor if k and h != 0 else ("dropped" if not k else "") for k, h in zip(kept, draw["h"])],
          "textposition": "outside", "textfont": {"size": 9}},
     ]
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         f"One mask, p = {p:g}: {int((~kept).sum())} of {len(kept)} units dropped", height, "mask-bars",
         barmode="group", xaxis={"title": {"text": "unit"}, "dtick": 1},
         yaxis={"title": {"text": "activation"}, "rangemode": "tozero"},
@@ -38,7 +38,7 @@ def batch_heatmap(mask: np.ndarray, *, height: int = 260) -> go.Figure:
              "colorscale": [[0, DROPPED_COLOR], [0.5, DROPPED_COLOR], [0.5, CLASS_COLORS[1]], [1, CLASS_COLORS[1]]],
              "x": np.arange(1, mask.shape[1] + 1), "y": np.arange(1, mask.shape[0] + 1), "xgap": 1, "ygap": 1,
              "hovertemplate": "example %{x}, unit %{y}: %{z}<extra>1 = kept, 0 = dropped</extra>"}
-    return go.Figure(data=[trace], layout=base_layout(
+    return figure([trace], base_layout(
         "A batch: one independent mask per example (blue = kept, grey = dropped)", height, "batch",
         xaxis={"title": {"text": "example in the batch"}}, yaxis={"title": {"text": "unit"}, "autorange": "reversed"},
     ))
@@ -61,7 +61,7 @@ def convergence(inverted: dict[str, Any], classic: dict[str, Any], *, height: in
         ]
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": target, "y1": target,
                        "line": {"color": color, "dash": "dash", "width": 1}})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Average over k masks → its evaluation output (dashed)", height, "convergence", shapes=shapes,
         xaxis={"title": {"text": "number of masks k"}, "type": "log"},
         yaxis={"title": {"text": "mean of the layer's output"}},
@@ -78,7 +78,7 @@ def mode_spread(spreads: dict[str, np.ndarray], point_labels: list[str], *, heig
             "y": values.T.reshape(-1), "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
             "marker": {"size": 3, "color": MODE_COLORS[mode]}, "line": {"color": MODE_COLORS[mode]},
         })
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "The same five inputs, many forward passes", height, "modes", boxmode="group",
         yaxis={"title": {"text": "P(blue)"}, "range": [-0.02, 1.02]},
     ))

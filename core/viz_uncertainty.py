@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.viz import CLASS_COLORS, MAP_SCALE, RUN_COLORS, base_layout
+from core.viz import CLASS_COLORS, MAP_SCALE, RUN_COLORS, base_layout, figure
 
 MEAN_COLOR = "#0b7285"
 PASS_COLOR = "rgba(11, 114, 133, 0.18)"
@@ -75,7 +75,7 @@ def regression(snapshot: dict[str, Any], *, noise: bool, y_range: tuple[float, f
         traces.append({"type": "scatter", "x": dx[original:], "y": dy[original:], "mode": "markers",
                        "marker": {"color": ADDED_COLOR, "size": 9, "symbol": "diamond"}, "name": "points you added",
                        "hoverinfo": "skip"})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, "regression", clickmode="event+select", hovermode="closest", dragmode=False,
         xaxis={"range": [float(x[0]), float(x[-1])], "title": {"text": "x", "standoff": 2}, "fixedrange": True},
         yaxis={"range": list(y_range), "title": {"text": "y"}, "fixedrange": True},
@@ -114,7 +114,7 @@ def uncertainty_map(kind: str, values: np.ndarray, axis: np.ndarray, data: dict[
                                                        "line": {"width": 2, "color": "white"}}})
     lim = [float(axis[0]), float(axis[-1])]
     style = {"range": lim, "showgrid": False, "zeroline": False, "constrain": "domain", "fixedrange": True}
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         title, height, f"map-{kind}", xaxis=style, yaxis={**style, "scaleanchor": "x", "scaleratio": 1}))
 
 
@@ -150,7 +150,7 @@ def mc_vs_weight_scaling(avg: Any, *, height: int = 320) -> go.Figure:
                        "y0": float(ws), "y1": float(ws), "line": {"color": RUN_COLORS[1], "dash": "dash"}})
     traces.append({"type": "scatter", "x": [None], "y": [None], "mode": "lines", "name": "weight scaling (dropout off)",
                    "line": {"color": RUN_COLORS[1], "dash": "dash"}})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "MC averaging against weight scaling, as T grows", height, "fig11", shapes=shapes,
         xaxis={"type": "log", "domain": [0, 0.45], "title": {"text": "T (passes)", "standoff": 2}, "fixedrange": True},
         yaxis={"title": {"text": "validation accuracy"}, "fixedrange": True},
@@ -175,7 +175,7 @@ def reliability_diagram(curves: Sequence[tuple[str, Any]], *, height: int = 340)
                        "marker": {"size": size, "color": RUN_COLORS[i % len(RUN_COLORS)]},
                        "line": {"color": RUN_COLORS[i % len(RUN_COLORS)]},
                        "hovertemplate": "confidence %{x:.2f}: accuracy %{y:.2f} (%{customdata} points)<extra></extra>"})
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Reliability diagram (validation set)", height, "reliability",
         xaxis={"range": [0.45, 1.0], "title": {"text": "confidence (largest probability)", "standoff": 2},
                "fixedrange": True},
@@ -196,7 +196,7 @@ def path_uncertainty(steps: Sequence[float], entropy: np.ndarray, mutual_info: n
         {"type": "scatter", "x": steps, "y": np.asarray(confidence), "mode": "lines+markers", "yaxis": "y2",
          "name": "confidence with dropout off", "line": {"color": RUN_COLORS[1]}},
     ]
-    return go.Figure(data=traces, layout=base_layout(
+    return figure(traces, base_layout(
         "Uncertainty as the digit leaves the data", height, "path",
         xaxis={"title": {"text": step_label, "standoff": 2}, "fixedrange": True, "tickvals": steps},
         yaxis={"title": {"text": "nats"}, "rangemode": "tozero", "fixedrange": True},

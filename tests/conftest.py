@@ -28,3 +28,24 @@ def no_leaked_trainers():
         time.sleep(0.05)
     leaked = set(trainer_threads()) - before
     assert not leaked, f"{len(leaked)} trainer thread(s) still running after the test"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def figures_are_validated():
+    """The app builds its figures without plotly's validators (``core.viz.figure``, for speed); every
+    figure a test builds goes through them, so a property plotly would refuse fails the test."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    from core import viz, viz_coadaptation, viz_mechanism, viz_uncertainty  # noqa: PLC0415
+
+    def validated(traces, layout):
+        return go.Figure(data=traces, layout=layout)
+
+    modules = (viz, viz_coadaptation, viz_mechanism, viz_uncertainty)
+    saved = [m.figure for m in modules]
+    validated.unvalidated = viz.figure  # for the test that compares the two
+    for m in modules:
+        m.figure = validated
+    yield
+    for m, f in zip(modules, saved):
+        m.figure = f

@@ -51,3 +51,25 @@ def test_p_change_events_are_drawn_on_the_curves():
     fig = viz.curves([run], ["A"], "loss")
     assert any("p 0.5 → 0.2" in a.text for a in fig.layout.annotations)
     assert any(s.x0 == 1.5 for s in fig.layout.shapes)
+
+
+def test_unvalidated_figures_serialise_like_validated_ones():
+    """core.viz.figure skips plotly's validators for speed: what reaches the browser must not change."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from core.datasets import make_split
+    from core.viz import decision_map
+
+    figure = getattr(viz.figure, "unvalidated", viz.figure)  # the app's own, not the tests' validating one
+
+    split = make_split(RunConfig().data)
+    data = {k: getattr(split, k) for k in ("X_train", "y_train", "X_val", "y_val")}
+    axis = np.linspace(-1, 1, 5, dtype=np.float32)
+    fig = decision_map(np.full((5, 5), 0.5, dtype=np.float32), axis, data, "t")  # validated (tests/conftest.py)
+    fast = figure(list(fig.to_dict()["data"]), fig.to_dict()["layout"])
+    assert fast is not fig and figure.__module__ == "core.viz"
+    go.Figure(fast.to_dict())  # and plotly accepts it
+    assert json.loads(pio.to_json(fast, validate=False)) == json.loads(pio.to_json(fig, validate=False))
