@@ -26,7 +26,8 @@ Settings (environment variables, read once per process; see the README's "Runnin
 class"): ``DROPOUT_LAB_TRAINERS`` (``processes``, the default, or ``threads``),
 ``DROPOUT_LAB_WORKERS`` (default: the CPU count), ``DROPOUT_LAB_MAX_TRAINERS`` (default
 ``DEFAULT_MAX_TRAINERS``; 0 = no cap), ``DROPOUT_LAB_REFRESH`` (seconds between two redraws of
-a live view, read by the pages).
+a live view) and ``DROPOUT_LAB_REDRAWS`` (redraws per second for all live views of the app
+process together: see ``core.redraw``), both read by the pages.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # -- settings ----------------------------------------------------------------------------------
 DEFAULT_REFRESH = 0.35
+DEFAULT_REDRAWS = 10.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class ServerSettings:
     workers: int = 1
     max_trainers: int | None = DEFAULT_MAX_TRAINERS  # None: no cap
     refresh: float = DEFAULT_REFRESH
+    redraws: float = DEFAULT_REDRAWS
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -97,7 +100,8 @@ class ServerSettings:
         workers = _number(env, "DROPOUT_LAB_WORKERS", int, os.cpu_count() or 1, 1, 256, problems)
         cap = _number(env, "DROPOUT_LAB_MAX_TRAINERS", int, DEFAULT_MAX_TRAINERS, 0, 100_000, problems)
         refresh = _number(env, "DROPOUT_LAB_REFRESH", float, DEFAULT_REFRESH, 0.1, 10.0, problems)
-        return cls(trainers, workers, cap or None, refresh, tuple(problems))
+        redraws = _number(env, "DROPOUT_LAB_REDRAWS", float, DEFAULT_REDRAWS, 1.0, 1000.0, problems)
+        return cls(trainers, workers, cap or None, refresh, redraws, tuple(problems))
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default: float, low: float, high: float,

@@ -4,6 +4,7 @@ Other live pages (co-adaptation) reuse the driver under their own session-state 
 ``ns`` and pass extra ``LiveRunner`` options; a change of those options starts a new run."""
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable
 
 import streamlit as st
@@ -11,6 +12,7 @@ import streamlit as st
 from core import viz
 from core.config import RunConfig, to_flat
 from core.pool import Runner, settings as server_settings, start_runner
+from core.redraw import RedrawBudget
 from core.ui import router
 from core.ui.controls import NS, Settings
 from core.ui.session import session_lease
@@ -258,17 +260,29 @@ def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
                   help="Training accuracy − validation accuracy, both with dropout off.")
 
 
+REDRAWS = RedrawBudget(server_settings().redraws)
+VIEW_ID = "live_view.id"
+
+
 def live_view(runner: Runner, draw_snapshot: Callable[[dict[str, Any]], None] = draw,
               tick: float = TICK_SECONDS) -> None:
-    """Redraw from the runner's snapshot every ``tick`` s while it plays; once when it does not."""
+    """Redraw from the runner's snapshot every ``tick`` s while it plays (slower when the class
+    together asks for more redraws than the app process can draw: ``core.redraw``); once when it
+    does not."""
     playing = runner.snapshot()["state"] in ACTIVE
+    view = st.session_state.setdefault(VIEW_ID, uuid.uuid4().hex) + getattr(draw_snapshot, "__qualname__", "")
+    every = REDRAWS.interval(view, tick) if playing else None
+    if not playing:
+        REDRAWS.forget(view)
 
-    @st.fragment(run_every=tick if playing else None)
+    @st.fragment(run_every=every)
     def _view() -> None:
         snapshot = runner.snapshot()
         draw_snapshot(snapshot)
         if playing and snapshot["state"] not in ACTIVE:
             st.rerun()  # the run ended on its own: redraw the whole page once, and stop ticking
+        if playing and not 0.8 < REDRAWS.interval(view, tick) / every < 1.25:
+            st.rerun()  # the class grew or shrank: the whole page sets the new interval
 
     _view()
 
