@@ -387,12 +387,15 @@ class RemoteRunner:
         self._closed = True
         self._pool._forget(self._worker, self._rid)
         self._pool.admission.release((self._worker.index, self._rid))  # the worker says so too; either will do
-        if self._worker.dead is None:
-            try:
-                self._worker.link.call("close", self._rid, timeout=timeout) if timeout else \
-                    self._worker.link.post("close", self._rid)
-            except (WorkerGone, TimeoutError, RemoteError):
-                pass
+        if self._worker.dead is not None:
+            return
+        try:
+            if timeout:
+                self._worker.link.call("close", self._rid, timeout=timeout)  # returns once the worker has it
+            else:
+                self._worker.link.post("close", self._rid)
+        except (WorkerGone, TimeoutError, RemoteError):
+            pass  # a worker that is gone or stuck has stopped this run anyway, or will with its process
 
     @property
     def alive(self) -> bool:
