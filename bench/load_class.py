@@ -35,7 +35,8 @@ Ctrl-C included)::
 ``--url http://host:port[,http://...]`` targets servers that are already running (say a
 reverse proxy) and starts none; give ``--pid`` to still sample their processes.
 ``--workers``, ``--max-trainers`` and ``--refresh`` pass ``DROPOUT_LAB_WORKERS``,
-``DROPOUT_LAB_MAX_TRAINERS`` and ``DROPOUT_LAB_REFRESH`` to the servers started here.
+``DROPOUT_LAB_MAX_TRAINERS`` and ``DROPOUT_LAB_REFRESH`` to the servers started here, ``--env
+NAME=VALUE`` anything else. ``--designs`` does not apply with ``--url``.
 ``-v`` prints every slider move with the chart title that showed it.
 
 How close to a browser: the first ``rerun_script`` names the page (``page_name``); later ones
@@ -186,7 +187,7 @@ class Student:
         except (OSError, asyncio.TimeoutError) as exc:
             self.errors[f"connect: {exc!r}"] += 1
             return
-        self.reader = asyncio.create_task(self._read())
+        self.reader = asyncio.create_task(self._receive())
         await self._send_rerun()
         if not await self._wait(self.loaded, self.settings.load_timeout):
             self.errors[f"no chart within {self.settings.load_timeout:.0f} s"] += 1
@@ -282,7 +283,7 @@ class Student:
                 entry[1].cancel()
 
     # -- what the server sends --------------------------------------------------------------------
-    async def _read(self) -> None:
+    async def _receive(self) -> None:
         assert self.ws is not None
         with contextlib.suppress(ConnectionClosed):
             async for data in self.ws:
@@ -414,7 +415,7 @@ class Student:
 # ---------------------------------------------------------------------------------------------
 # The server's process tree: CPU, memory, trainer threads
 # ---------------------------------------------------------------------------------------------
-def _read(path: str) -> str | None:
+def _read_text(path: str) -> str | None:
     try:
         with open(path) as f:
             return f.read()
@@ -424,7 +425,7 @@ def _read(path: str) -> str | None:
 
 def _stat_fields(pid: int) -> list[str] | None:
     """/proc/PID/stat split after the command name (which may hold spaces): [state, ppid, ...]."""
-    text = _read(f"/proc/{pid}/stat")
+    text = _read_text(f"/proc/{pid}/stat")
     return None if text is None else text[text.rfind(")") + 2:].split()
 
 
@@ -436,7 +437,8 @@ def process_tree(roots: list[int]) -> list[int]:
             fields = _stat_fields(int(entry.name))
             if fields is not None:
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid for pid in roots if os.path.exists(f"/proc/{pid}")]
+    tree: list[int] = []
+    todo = [pid for pid in roots if os.path.exists(f"/proc/{pid}")]
     while todo:
         pid = todo.pop()
         tree.append(pid)
@@ -449,13 +451,14 @@ def trainer_threads(roots: list[int]) -> int:
     for pid in process_tree(roots):
         with contextlib.suppress(OSError):
             for task in os.scandir(f"/proc/{pid}/task"):
-                count += (_read(f"{task.path}/comm") or "").strip() == TRAINER_COMM
+                count += (_read_text(f"{task.path}/comm") or "").strip() == TRAINER_COMM
     return count
 
 
 def machine_busy_ticks() -> int:
     """CPU time used by everything on the machine (all cores), from /proc/stat, in clock ticks."""
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in (_read("/proc/stat") or "").split()[1:9])
+    fields = (_read_text("/proc/stat") or "").split()[1:9]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields)
     return user + nice + system + irq + softirq + steal
 
 
@@ -479,7 +482,7 @@ class TreeSampler:
         ticks_before = self.cpu_ticks
         for pid in process_tree(self.roots):
             fields = _stat_fields(pid)
-            statm = _read(f"/proc/{pid}/statm")
+            statm = _read_text(f"/proc/{pid}/statm")
             if fields is None or statm is None:
                 continue
             key = (pid, fields[19])  # field 22 of stat: start time
@@ -546,9 +549,15 @@ def wait_healthy(server: AppServer) -> None:
         time.sleep(0.2)
 
 
+def _start_time(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[19]  # field 22 of stat
+
+
 def stop_server(server: AppServer) -> None:
-    """SIGTERM the server's process group, SIGKILL what lingers, then any descendant that left the group."""
-    tree = process_tree([server.proc.pid])
+    """SIGTERM the server's process group, SIGKILL what lingers, then any descendant that left the group
+    (checked by start time, so a pid the system gave to someone else meanwhile is left alone)."""
+    tree = {pid: _start_time(pid) for pid in process_tree([server.proc.pid])}
     if server.proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.proc.pid, signal.SIGTERM)
@@ -558,9 +567,10 @@ def stop_server(server: AppServer) -> None:
         os.killpg(server.proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.proc.wait(SERVER_STOP_TIMEOUT)
-    for pid in tree:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    for pid, started in tree.items():
+        if started is not None and _start_time(pid) == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _tail(log: Path, chars: int = 3000) -> str:
@@ -736,9 +746,11 @@ def _summarize(students: list[dict[str, Any]], samples: list[dict[str, float]], 
 # ---------------------------------------------------------------------------------------------
 COLUMNS = [
     ("design", 9), ("apps", 4), ("N", 4), ("lat med", 7), ("p90", 6), ("max", 6), ("shown/miss", 10),
-    ("ep/s med", 8), ("ep/s min", 8), ("CPU %", 6), ("RSS MB", 7), ("gen %", 6), ("other %", 7), ("errors", 6),
-    ("queued", 6), ("leaked", 7),
+    ("ep/s med", 8), ("ep/s min", 8), ("srv CPU%", 8), ("RSS MB", 7), ("gen CPU%", 8), ("other%", 6),
+    ("errors", 6), ("queued", 6), ("leaked", 7),
 ]
+LEGEND = ("lat: slider-to-chart s over the moves shown; ep/s: epochs/s per student; CPU in % of one core;\n"
+          "RSS: peak sum; gen: this script; other: the rest of the machine; leaked: trainers at close>after 15 s")
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -787,13 +799,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", help="DROPOUT_LAB_WORKERS for the servers started here")
     p.add_argument("--max-trainers", help="DROPOUT_LAB_MAX_TRAINERS for the servers started here")
     p.add_argument("--refresh", help="DROPOUT_LAB_REFRESH for the servers started here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="more environment for the servers started here (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seeds each student's slider values and timing")
     p.add_argument("--json", type=Path, help="write the raw results here")
     p.add_argument("-v", "--verbose", action="store_true", help="print every slider move and the title that showed it")
     args = p.parse_args(argv)
     unknown = set(args.designs) - {"threads", "processes"}
     if unknown:
         p.error(f"unknown design(s): {', '.join(sorted(unknown))}")
+    if any("=" not in item for item in args.env):
+        p.error("--env takes NAME=VALUE")
     return args
 
 
@@ -802,6 +818,7 @@ def server_env(design: str, args: argparse.Namespace) -> dict[str, str]:
     for name, value in (("WORKERS", args.workers), ("MAX_TRAINERS", args.max_trainers), ("REFRESH", args.refresh)):
         if value is not None:
             env[f"DROPOUT_LAB_{name}"] = str(value)
+    env.update(item.split("=", 1) for item in args.env)
     return env
 
 
@@ -845,6 +862,7 @@ def main(argv: list[str] | None = None) -> int:
         if results:
             print()
             print(table(results))
+            print(LEGEND)
             print("targets (2 cores, 30 sessions): p90 <= 1.5 s, >= 3 epochs/s per student, 0 errors, 0 leaked")
             print(f"server logs: {log_dir}")
         if args.json and results:
