@@ -856,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
                     roots = [s.proc.pid for s in servers]
                     results.append(asyncio.run(run_class(design, [s.url for s in servers], roots, n, args)))
     except KeyboardInterrupt as exc:
-        print(f"interrupted ({exc or 'Ctrl-C'}): servers stopped", file=sys.stderr)
+        print(f"interrupted ({str(exc) or 'Ctrl-C'}): servers stopped", file=sys.stderr)
         return 130
     finally:
         if results:
