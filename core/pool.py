@@ -548,8 +548,3 @@ def warm_up() -> WorkerPool | None:
             _pool = WorkerPool(chosen.workers, chosen.max_trainers)
             atexit.register(_pool.shutdown)
     return _pool
-
-
-def current_pool() -> WorkerPool | None:
-    """The worker pool, if this process started one."""
-    return _pool
