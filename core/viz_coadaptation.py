@@ -36,10 +36,13 @@ def clickable_units(selection_points: Sequence[dict[str, Any]]) -> list[int]:
     return units
 
 
+DOT_LEVELS = 5  # a unit's dot takes one of DOT_LEVELS + 1 sizes
+
+
 def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str, *, damage_scale: float | None = None,
             show_damage: bool = True, height: int = 340) -> go.Figure:
     """The network with hidden layer ``layer`` clickable: each of its units is a dot whose size
-    grows with its knock-out damage (the loss it costs when switched off alone), a dot of the
+    grows in steps with its knock-out damage (the loss it costs when switched off alone), a dot of the
     largest size costing ``damage_scale`` nats (default: this run's worst unit; pass the worst
     of both runs to compare two diagrams); knocked-out units are crossed out. Edges are
     coloured by the sign of their weight, as in the Playground. ``show_damage=False`` draws every
@@ -67,7 +70,10 @@ def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str,
     units = range(shown[target])
     top = damage_scale if damage_scale is not None else float(damage.max()) if damage is not None and damage.size else 0.0
     top = top if top > 0 else 1.0
-    size = [8 + 18 * min(1.0, max(0.0, float(damage[u])) / top) if damage is not None else 13 for u in units]
+    # A few sizes, not a continuum: while the runs train, the figure (and so the click target) is
+    # rebuilt only when some dot visibly changes size (core.ui.coadaptation._clickable).
+    size = [8 + 18 * round(DOT_LEVELS * min(1.0, max(0.0, float(damage[u])) / top)) / DOT_LEVELS
+            if damage is not None else 13 for u in units]
     texts = []
     for u in units:
         cost = f"<br>switching it off costs {damage[u]:+.3f} nats" if damage is not None else ""

@@ -216,16 +216,30 @@ def restore_all() -> None:
 
 def _clickable(build: Callable[[], Any], name: str, playing: bool) -> None:
     """A chart whose points switch units off. Streamlit mounts a selectable chart afresh whenever
-    its figure changes, and a click that lands during the remount is lost; so while the runs
-    train, the figure is rebuilt only every CLICKABLE_REFRESH seconds (and at once after a click)."""
+    its figure changes, and a click that lands during the remount is lost. So while the runs train,
+    the chart keeps the figure it shows until, at least CLICKABLE_REFRESH seconds later, what a
+    click aims at has changed (a dot's place, size, colour or symbol; hover text alone does not
+    count), and it is rebuilt at once after a click or when the runs stop."""
     generation = st.session_state.get(PICK_GEN, 0)
     held = st.session_state.get(f"{NS}{name}.figure")
     now = time.monotonic()
-    if held is None or held[0] != generation or not playing or now - held[1] >= CLICKABLE_REFRESH:
-        held = (generation, now, build())
-        st.session_state[f"{NS}{name}.figure"] = held
+    if held is None or held[0] != generation or not playing:
+        figure = build()
+        held = (generation, now, figure, click_signature(figure))
+    elif now - held[1] >= CLICKABLE_REFRESH:
+        figure = build()
+        signature = click_signature(figure)
+        held = (generation, now, figure, signature) if signature != held[3] else (generation, now, *held[2:])
+    st.session_state[f"{NS}{name}.figure"] = held
     st.plotly_chart(held[2], key=f"{NS}{name}.{generation}.chart", on_select=partial(_on_pick, name, generation),
                     selection_mode="points", config={"displayModeBar": False})
+
+
+def click_signature(figure: Any) -> str:
+    """What a learner aims at in a clickable figure: its traces without their hover text."""
+    data = [{k: v for k, v in trace.to_plotly_json().items() if k not in ("text", "hovertext")}
+            for trace in figure.data]
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 # -- predictions ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ so the processes it counts are its own.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -65,12 +66,23 @@ def test_a_full_class_queues_a_run_until_a_place_frees(browser):
             one, two = first.new_page(), second.new_page()
             one.goto(server.base_url + "/playground")
             wait_for_training(one)
+            # The default run ends after 300 epochs (10 s at 30 epochs/s); on a slow machine the second
+            # page can take longer than that to load, find the place free and never queue. So the first
+            # run is made long (a live change: it trains on) and is seen still training before the second
+            # student arrives.
+            max_epochs = one.get_by_role("spinbutton", name="Max epochs")
+            max_epochs.fill("100000")
+            max_epochs.press("Enter")
+            expect(one.get_by_text(re.compile(r"of 100000 · Training"))).to_be_visible(timeout=30_000)
             two.goto(server.base_url + "/playground")
             expect(two.get_by_text("The class is full").first).to_be_visible(timeout=FIRST_CHART_TIMEOUT_MS)
             expect(two.get_by_text("Queued").first).to_be_visible()
-            one.get_by_role("button", name="⏸ Pause", exact=True).click()  # a place frees up
-            expect(two.get_by_text("The class is full")).to_have_count(0, timeout=20_000)
-            expect(two.get_by_text("Training…").first).to_be_visible(timeout=20_000)
+            pause = one.get_by_role("button", name="⏸ Pause", exact=True)
+            expect(pause).to_be_enabled(timeout=30_000)
+            pause.click()  # a place frees up
+            expect(one.get_by_role("button", name="▶ Play", exact=True)).to_be_visible(timeout=30_000)
+            expect(two.get_by_text("The class is full")).to_have_count(0, timeout=30_000)
+            expect(two.get_by_text("Training…").first).to_be_visible(timeout=30_000)
         finally:
             first.close()
             second.close()
