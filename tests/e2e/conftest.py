@@ -204,7 +204,26 @@ def page(request, context):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
 
 
-TRAINER_COMM = "dropout-trainer"  # core.threaded.OS_THREAD_NAME: live runners and background runs alike
+HANDLED_WITHIN_MS = 15_000  # a click that reached the app shows its effect by then, even on a busy machine
+
+
+def click_until(button, shown, attempts: int = 3) -> None:
+    """Click ``button`` until ``shown`` is visible. A click that lands while Streamlit is replacing the
+    element (a live page redraws several times a second) is lost, and a person would click again. The
+    button is clicked again only while it is still there after HANDLED_WITHIN_MS, so a slow answer to a
+    toggle (Play/Pause) is never undone by a second click."""
+    from playwright.sync_api import expect  # imported here: without playwright the browser tests skip
+    for attempt in range(attempts):
+        button.click()
+        try:
+            expect(shown).to_be_visible(timeout=HANDLED_WITHIN_MS)
+            return
+        except AssertionError:
+            if attempt == attempts - 1 or not button.is_visible():
+                raise
+
+
+TRAINER_COMM = "dropout-trainer"  # core.live.runner.OS_THREAD_NAME: live runners and background runs alike
 
 
 def trainer_threads(pid: int) -> int:

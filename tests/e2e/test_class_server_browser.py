@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import process_tree, streamlit_server, trainer_threads
+from tests.e2e.conftest import click_until, process_tree, streamlit_server, trainer_threads
 from tests.e2e.test_playground_browser import FIRST_CHART_TIMEOUT_MS, wait_for_training
 
 pytestmark = pytest.mark.e2e
@@ -52,8 +52,8 @@ def test_training_runs_in_worker_processes_and_a_killed_one_is_reported(own_app_
     expect(message.first).to_be_visible(timeout=20_000)
     expect(page.get_by_text("This is a new one.").first).to_be_visible(timeout=FIRST_CHART_TIMEOUT_MS)
     assert sorted(workers(pid)) != sorted(before) and len(workers(pid)) == len(before)  # replaced
-    page.get_by_role("button", name="▶ Play", exact=True).click()
-    expect(page.get_by_role("button", name="⏸ Pause", exact=True)).to_be_visible(timeout=20_000)
+    click_until(page.get_by_role("button", name="▶ Play", exact=True),
+                page.get_by_role("button", name="⏸ Pause", exact=True))
     start = epoch(page)
     page.wait_for_timeout(1500)
     assert epoch(page) > start, "the new run did not train after Play"
@@ -79,8 +79,7 @@ def test_a_full_class_queues_a_run_until_a_place_frees(browser):
             expect(two.get_by_text("Queued").first).to_be_visible()
             pause = one.get_by_role("button", name="⏸ Pause", exact=True)
             expect(pause).to_be_enabled(timeout=30_000)
-            pause.click()  # a place frees up
-            expect(one.get_by_role("button", name="▶ Play", exact=True)).to_be_visible(timeout=30_000)
+            click_until(pause, one.get_by_role("button", name="▶ Play", exact=True))  # a place frees up
             expect(two.get_by_text("The class is full")).to_have_count(0, timeout=30_000)
             expect(two.get_by_text("Training…").first).to_be_visible(timeout=30_000)
         finally:

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import trainer_threads
+from tests.e2e.conftest import click_until, trainer_threads
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,7 @@ def test_a_long_run_shows_progress_and_can_be_cancelled(app_server, page: Page, 
     expect(page.get_by_text(re.compile(r"networks as one batched model: \d+ %, about \d+ s left"))).to_be_visible(
         timeout=30_000)
     page.screenshot(path=str(artifacts / "overfitting-progress.png"))
-    page.get_by_role("button", name="Cancel").click()
-    expect(page.get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+    click_until(page.get_by_role("button", name="Cancel"), page.get_by_text("Cancelled. Nothing was kept from that run."))
     expect(page.get_by_role("button", name=re.compile(r"Run: \d+ networks"))).to_be_visible()
 
 
@@ -68,8 +67,8 @@ def test_two_students_pressing_run_on_the_same_settings_share_one_run(app_server
             page.goto(url)
             page.get_by_role("button", name=re.compile(r"Run: \d+ networks")).click(timeout=FIRST_LOAD_TIMEOUT_MS)
         expect(pages[0].get_by_text(re.compile(r"shared with 1 other session"))).to_be_visible(timeout=15_000)
-        pages[0].get_by_role("button", name="Cancel").click()
-        expect(pages[0].get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+        click_until(pages[0].get_by_role("button", name="Cancel"),
+                    pages[0].get_by_text("Cancelled. Nothing was kept from that run."))
         # The other student's run goes on: its progress keeps climbing.
         progress = pages[1].get_by_text(re.compile(r"networks as one batched model: \d+ %"))
         percent = lambda: int(re.search(r"model: (\d+) %", progress.inner_text()).group(1))  # noqa: E731
@@ -78,8 +77,8 @@ def test_two_students_pressing_run_on_the_same_settings_share_one_run(app_server
         while percent() <= before and time.monotonic() < deadline:
             time.sleep(0.25)
         assert percent() > before, "the run stopped when the other student cancelled"
-        pages[1].get_by_role("button", name="Cancel").click()
-        expect(pages[1].get_by_text("Cancelled. Nothing was kept from that run.")).to_be_visible(timeout=15_000)
+        click_until(pages[1].get_by_role("button", name="Cancel"),
+                    pages[1].get_by_text("Cancelled. Nothing was kept from that run."))
     finally:
         for c in contexts:
             c.close()

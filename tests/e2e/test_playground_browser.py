@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import trainer_threads
+from tests.e2e.conftest import click_until, trainer_threads
 
 pytestmark = pytest.mark.e2e
 
@@ -95,11 +95,12 @@ def test_playground_trains_and_follows_the_p_slider(app_server, page: Page, arti
     speed.focus()
     speed.press("ArrowLeft")  # 30 -> 10
     expect(speed).to_have_attribute("aria-valuetext", "10")
-    page.get_by_role("button", name="↺ Reset", exact=True).click()
+    click_until(page.get_by_role("button", name="↺ Reset", exact=True),
+                page.get_by_role("button", name="▶ Play", exact=True))
     wait_for_chart(page, LOSS_TITLE, "gd.data.every((t) => nPoints(t.x) === 0)")
-    page.get_by_role("button", name="▶ Play", exact=True).click()
+    click_until(page.get_by_role("button", name="▶ Play", exact=True),
+                page.get_by_role("button", name="⏸ Pause", exact=True))
     wait_for_training(page)
-    expect(page.get_by_role("button", name="⏸ Pause", exact=True)).to_be_visible()
 
     slider = page.get_by_role("slider", name=P_SLIDER)
     expect(slider).to_have_attribute("aria-valuetext", "0.50")

@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import click_until
+
 pytestmark = pytest.mark.e2e
 
 FIRST_LOAD_TIMEOUT_MS = 90_000  # a fresh server imports torch first
@@ -40,8 +42,8 @@ def test_moving_t_redraws_the_band_from_that_many_passes(app_server, page: Page,
     page.wait_for_function(PASS_LINES, arg=55, timeout=10_000)  # 55 thin lines on the plot
     page.screenshot(path=str(artifacts / "uncertainty-t55.png"))
 
-    page.get_by_role("button", name="⏸ Pause").first.click()
-    expect(page.get_by_text("Click anywhere on the plot to add a training point")).to_be_visible(timeout=10_000)
+    click_until(page.get_by_role("button", name="⏸ Pause").first,
+                page.get_by_text("Click anywhere on the plot to add a training point"))
     plot = page.locator(".js-plotly-plot").filter(has_text="Click anywhere on the plot")
     plot.scroll_into_view_if_needed()
     box = plot.bounding_box()
