@@ -1,6 +1,6 @@
 """What the co-adaptation statistics cost next to training: steps/s with and without the recorder.
 
-Three trainers on the same config run side by side: a plain ``core.trainer.Trainer``
+Three trainers on the same config run side by side: a plain ``core.engine.trainer.Trainer``
 (which already evaluates loss and accuracy at every epoch's end, as the Playground
 does), and the same with a ``CoadaptationRecorder`` measuring knock-out damage,
 correlation and sparsity of the first hidden layer on the validation set every 5 epochs
@@ -38,11 +38,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from bench_trainer import timed  # noqa: E402
-from core.coadaptation import CoadaptationRecorder, measure  # noqa: E402
-from core.config import RunConfig, TrainConfig  # noqa: E402
-from core.live import LiveRunner  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
-from core.ui.coadaptation import DEFAULTS  # noqa: E402
+from core.analysis.coadaptation import CoadaptationRecorder, measure  # noqa: E402
+from core.engine.config import RunConfig, TrainConfig  # noqa: E402
+from core.engine.trainer import Trainer  # noqa: E402
+from core.live.pair import LiveRunner  # noqa: E402
+from core.ui.labs.coadaptation import DEFAULTS  # noqa: E402
 
 NO_THINNING = 10**9
 
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed seconds per side first")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)  # as core/runtime.configure does for the app
+    torch.set_num_threads(1)  # as core/engine/runtime.configure does for the app
     default = RunConfig(train=TrainConfig(device="cpu"))
     digits = replace(
         default,

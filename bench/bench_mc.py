@@ -1,4 +1,4 @@
-"""Seconds per Monte-Carlo uncertainty map: ``core.mc`` next to the textbook loop.
+"""Seconds per Monte-Carlo uncertainty map: ``core.analysis.mc`` next to the textbook loop.
 
 Both sides run T = 50 stochastic passes of the default Playground MLP (2 -> 128 -> 128 -> 2,
 ReLU, p = 0.5 after each hidden layer, p_input = 0) over a 200 x 200 grid, under
@@ -35,11 +35,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from core.config import ModelConfig  # noqa: E402
-from core.datasets import EXTENT  # noqa: E402
-from core.dropout import Dropout, mc_mode  # noqa: E402
-from core.mc import MCMapCache  # noqa: E402
-from core.models import build_mlp  # noqa: E402
+from core.analysis.mc import MCMapCache  # noqa: E402
+from core.engine.config import ModelConfig  # noqa: E402
+from core.engine.datasets import EXTENT  # noqa: E402
+from core.engine.dropout import Dropout, mc_mode  # noqa: E402
+from core.engine.models import build_mlp  # noqa: E402
 
 
 def plain_copy(model: nn.Module) -> nn.Sequential:

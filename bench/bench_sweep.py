@@ -1,4 +1,4 @@
-"""A sweep of 10 dropout rates: one batched model (``core.sweep``) next to 10 textbook runs.
+"""A sweep of 10 dropout rates: one batched model (``core.engine.sweep``) next to 10 textbook runs.
 
 Both sides train the same 10 MLPs (2 -> 128 -> 128 -> 2, ReLU, p = 0, 0.1, ..., 0.9 after
 each hidden layer) on the same data, for the same number of minibatch steps, and evaluate
@@ -29,9 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from bench_trainer import Textbook  # noqa: E402
-from core.config import RunConfig, TrainConfig  # noqa: E402
-from core.sweep import Sweep, run_sweep  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core.engine.config import RunConfig, TrainConfig  # noqa: E402
+from core.engine.sweep import Sweep, run_sweep  # noqa: E402
+from core.engine.trainer import Trainer  # noqa: E402
 
 RATES = tuple(round(0.1 * i, 1) for i in range(10))
 
@@ -85,7 +85,7 @@ def main() -> None:
          default_threads),
         ("textbook, one model after another (1 thread)", lambda: textbook(cfgs, device), 1),
         ("our Trainer, one model after another", lambda: sequential_ours(cfgs), 1),
-        ("our batched sweep (core.sweep)", lambda: run_sweep(sweep), 1),
+        ("our batched sweep (core.engine.sweep)", lambda: run_sweep(sweep), 1),
     )
     for _, fn, threads in sides:  # warm-up
         timed(fn, threads, device)

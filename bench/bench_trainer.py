@@ -1,4 +1,4 @@
-"""Training steps/s of our ``core.trainer.Trainer`` next to the textbook PyTorch loop.
+"""Training steps/s of our ``core.engine.trainer.Trainer`` next to the textbook PyTorch loop.
 
 Both sides train the same MLP (2 -> 128 -> 128 -> 2, ReLU, dropout p=0.5 after each
 hidden layer) on the same data with the same batch size and learning rate. Two kinds of
@@ -12,7 +12,7 @@ The textbook side is what a tutorial writes: ``TensorDataset`` + ``DataLoader(sh
 thread count. Ours keeps the tensors in memory and slices a ``randperm`` per epoch
 (no DataLoader, collate or sampler per batch), uses fused Adam (one kernel per step
 instead of a handful of small ops per parameter) and one torch thread (tiny matmuls
-lose more to OpenMP hand-offs than they gain; see ``core/runtime.configure``).
+lose more to OpenMP hand-offs than they gain; see ``core/engine/runtime.configure``).
 
 Each side runs for a fixed wall-time window after a warm-up, A/B/A/B interleaved in
 one process; the median steps/s per side is reported. Nothing asserts on absolute time.
@@ -35,9 +35,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from core.config import RunConfig, TrainConfig  # noqa: E402
-from core.datasets import make_split  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core.engine.config import RunConfig, TrainConfig  # noqa: E402
+from core.engine.datasets import make_split  # noqa: E402
+from core.engine.trainer import Trainer  # noqa: E402
 
 
 class Textbook:
@@ -141,7 +141,7 @@ def main() -> None:
 
     dev_name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, device {dev_name}, os.cpu_count() {os.cpu_count()}")
-    print(f"threads: textbook {default_threads} (torch default), ours 1 (core/runtime.configure)")
+    print(f"threads: textbook {default_threads} (torch default), ours 1 (core/engine/runtime.configure)")
     print(f"window {args.seconds:g} s x {args.rounds} rounds per side, interleaved; median steps/s")
     print("'+ eval each epoch': both sides evaluate train+val loss/acc at every epoch end")
     print(f"load average before: {os.getloadavg()[0]:.2f} (other busy processes skew the 2-thread side most)\n")

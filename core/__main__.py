@@ -1,7 +1,7 @@
 """Headless sweeps: ``python -m core sweep ...`` and ``python -m core reproduce <experiment>``.
 
-Both write JSON and print a short table; the page runs the same code (core.sweep,
-core.experiments). A bad option prints one line and exits with status 2.
+Both write JSON and print a short table; the page runs the same code (core.engine.sweep,
+core.labs.overfitting.experiments). A bad option prints one line and exits with status 2.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from core.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9")
 
@@ -57,7 +57,7 @@ def _common(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.experiments import Settings  # noqa: PLC0415 (keeps --help fast)
+    from core.labs.overfitting.experiments import Settings  # noqa: PLC0415 (keeps --help fast)
 
     d = Settings()
     parser = _Parser(prog="python -m core", description=__doc__.splitlines()[0])
@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> dict[str, Any]:
-    from core.sweep import Sweep, run_sweep, strict_json  # noqa: PLC0415
+    from core.engine.plain import strict_json  # noqa: PLC0415
+    from core.engine.sweep import Sweep, run_sweep  # noqa: PLC0415
 
     if not 1 <= args.seeds <= 20:
         raise ConfigError(f"--seeds must be in [1, 20], got {args.seeds}")
@@ -100,14 +101,15 @@ def _sweep(args: argparse.Namespace) -> dict[str, Any]:
                     TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_norm=args.max_norm,
                                 batch_size=args.batch_size, max_epochs=args.epochs),
                 ))
-    result = run_sweep(Sweep(tuple(members), steps=args.steps, curve_points=60 if args.curves else 0),
-                       progress=_progress_printer(args.quiet))
+    sweep = Sweep(tuple(members), steps=args.steps, curve_points=60 if args.curves else 0)
+    _check_budget(sweep.work())
+    result = run_sweep(sweep, progress=_progress_printer(args.quiet))
     config = {k: v for k, v in vars(args).items() if k not in ("json", "quiet", "command")}
     return {"command": "sweep", "config": strict_json(config), **result.to_json()}
 
 
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
-    from core.experiments import EXPERIMENTS, run_experiment  # noqa: PLC0415
+    from core.labs.overfitting.experiments import EXPERIMENTS, experiment_work, run_experiment  # noqa: PLC0415
 
     e = EXPERIMENTS[args.experiment]
     changes = {k: v for k, v in vars(args).items()
@@ -120,8 +122,18 @@ def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if "epochs" in changes and "steps" not in changes:
         changes["steps"] = None  # asked for epochs: do not keep a default step count
     settings = e.defaults.from_json({**e.defaults.to_json(), **changes})
+    _check_budget(experiment_work(e.key, settings))
     result = run_experiment(e.key, settings, progress=_progress_printer(args.quiet))
     return {"command": "reproduce", **result.to_json()}
+
+
+def _check_budget(work: float) -> None:
+    """The app's budget for one background run guards the command line too (DROPOUT_LAB_JOB_BUDGET)."""
+    from core.live.settings import ServerSettings, over_budget  # noqa: PLC0415
+
+    problem = over_budget(work, ServerSettings.from_env().job_budget)
+    if problem is not None:
+        raise ConfigError(problem[:1].upper() + problem[1:])
 
 
 def _progress_printer(quiet: bool):
@@ -164,7 +176,7 @@ def _num(x: float | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        from core.runtime import configure  # noqa: PLC0415
+        from core.engine.runtime import configure  # noqa: PLC0415
 
         configure()
         out = _sweep(args) if args.command == "sweep" else _reproduce(args)

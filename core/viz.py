@@ -39,7 +39,7 @@ TEMPLATE = go.layout.Template(
 def figure(traces: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
     """A figure from plain trace and layout dicts, not checked by plotly's validators: checking took
     ~20 ms of the ~30 ms a live view spends on its six figures, holding the GIL, at every refresh.
-    The tests check every figure the app draws instead (tests/core/test_figures_valid.py)."""
+    The tests check every figure the app draws instead (tests/conftest.py, figures_are_validated)."""
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 

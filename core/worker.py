@@ -1,8 +1,10 @@
-"""A worker process of the trainer pool: ``python -m core.worker FD CAP NICE`` (started by ``core.pool``).
+"""A worker process of the trainer pool: ``python -m core.worker FD CAP NICE`` (started by ``core.live.pool``).
 
-It hosts many runners, each a ``ThreadedRunner`` thread of this process, and serves the app
-over the socket it inherited as file descriptor FD: ``create``, ``send``, ``snapshot``,
-``close``, ``notify`` (a place, or a new position in line) and ``count``. A runner asked to
+It hosts many runners, each a ``ThreadedRunner`` thread of this process, and background jobs, each
+a thread too, and serves the app over the socket it inherited as file descriptor FD: ``create``,
+``send``, ``snapshot``, ``close``, ``notify`` (a place, or a new position in line) and ``count``
+for runners; ``job_start``, ``job_snapshot``, ``job_cancel`` and ``job_close`` for jobs (a job whose
+function returns posts ``job_end``, so the app gives its place under the cap to the next). A runner asked to
 play asks the app for a place (``acquire``), since the cap counts the runs of every worker.
 When the app goes away, even killed, the socket reads end-of-file and the worker exits with
 its runners: nothing is left behind.
@@ -15,13 +17,15 @@ import weakref
 from multiprocessing.connection import Connection
 from typing import Any
 
-from core.pool import CALL_TIMEOUT, RUNNERS, Link
-from core.runtime import configure
-from core.threaded import ThreadedRunner
+from core.engine.runtime import configure
+from core.labs.kinds import JOBS, KINDS
+from core.live.jobs import BackgroundExperiment
+from core.live.link import CALL_TIMEOUT, Link
+from core.live.runner import ThreadedRunner
 
 
 class WorkerGate:
-    """The cap, asked of the app: a ``core.threaded.Gate`` for this worker's runners."""
+    """The cap, asked of the app: a ``core.live.runner.Gate`` for this worker's runners."""
 
     def __init__(self, cap: int | None):
         self.cap = cap
@@ -48,9 +52,10 @@ class Host:
     def __init__(self, gate: WorkerGate):
         self.gate = gate
         self.runners: dict[int, ThreadedRunner] = {}
+        self.jobs: dict[int, BackgroundExperiment] = {}
 
     def create(self, rid: int, kind: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-        runner = RUNNERS[kind](*args, gate=self.gate if self.gate.cap else None, **kwargs)
+        runner = KINDS[kind].runner(*args, gate=self.gate if self.gate.cap else None, **kwargs)
         self.gate.ids[runner] = rid
         self.runners[rid] = runner
         return runner.snapshot()
@@ -80,6 +85,27 @@ class Host:
     def count(self) -> int:
         return sum(runner.alive for runner in self.runners.values())
 
+    def job_start(self, jid: int, name: str, key: str, settings: Any) -> None:
+        def ended() -> None:
+            try:
+                self.gate.link.post("job_end", jid)
+            except Exception:  # noqa: BLE001 - the app is gone: nothing waits for the place
+                pass
+        self.jobs[jid] = BackgroundExperiment(key, settings, JOBS[name].run, on_end=ended)
+
+    def job_snapshot(self, jid: int) -> dict[str, Any]:
+        return self.jobs[jid].snapshot()
+
+    def job_cancel(self, jid: int) -> None:
+        job = self.jobs.get(jid)
+        if job is not None:
+            job.cancel()
+
+    def job_close(self, jid: int) -> None:
+        job = self.jobs.pop(jid, None)
+        if job is not None:
+            job.close(timeout=0)
+
 
 def main(argv: list[str]) -> None:
     fd, cap, nice = (int(a) for a in argv)
@@ -89,12 +115,15 @@ def main(argv: list[str]) -> None:
     host = Host(gate)
     link = Link(Connection(fd), {
         "create": host.create, "send": host.send, "snapshot": host.snapshot, "close": host.close,
-        "notify": host.notify, "count": host.count,
+        "notify": host.notify, "count": host.count, "job_start": host.job_start, "job_snapshot": host.job_snapshot,
+        "job_cancel": host.job_cancel, "job_close": host.job_close,
     }, slow=frozenset({"snapshot"}))
     gate.link = link
     link.serve()  # until the app closes its end (or dies)
     for runner in list(host.runners.values()):
         runner.close(timeout=0)
+    for job in list(host.jobs.values()):
+        job.close(timeout=0)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core.lessons import all_lessons, load_lesson
-from core.ui.router import ensure_routed
+from core.ui.frame import ensure_routed
 
 ensure_routed()
 

@@ -1,10 +1,9 @@
 """Lesson 1, the mechanism: one mask, why scale, keep vs drop, train/eval/MC, the two bugs, a quiz."""
 import streamlit as st
 
-from core.quiz import load_quiz
-from core.ui import mechanism
+from core.ui.frame import ensure_routed
+from core.ui.labs import mechanism
 from core.ui.lesson import lesson_header, show_sections
-from core.ui.router import ensure_routed
 
 ensure_routed()
 
@@ -24,4 +23,4 @@ mechanism.bugs()
 
 show_sections(lesson, ["What to try", "What to notice", "Exercises"])
 st.header("Check yourself")
-mechanism.quiz(load_quiz(lesson.id))
+mechanism.quiz(lesson.id)

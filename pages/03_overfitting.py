@@ -1,8 +1,8 @@
 """Lesson 3, overfitting and the rate: the dropout papers' figures, reproduced live with verdicts."""
 
-from core.ui import overfitting
+from core.ui.frame import ensure_routed
+from core.ui.labs import overfitting
 from core.ui.lesson import lesson_header, show_sections
-from core.ui.router import ensure_routed
 
 ensure_routed()
 

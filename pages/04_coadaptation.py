@@ -1,18 +1,19 @@
 """Lesson 4, co-adaptation: knock-out damage, correlation and sparsity, live, with and without dropout."""
 import streamlit as st
 
-from core.ui import coadaptation, playground
+from core.ui import live
+from core.ui.frame import ensure_routed
+from core.ui.labs import coadaptation
 from core.ui.lesson import lesson_header, show_sections
-from core.ui.router import ensure_routed
 
 ensure_routed()
 
 lesson = lesson_header("04_coadaptation")
 
 settings, layer = coadaptation.controls()
-runner = coadaptation.sync_runner(settings, layer)
-playground.buttons(runner, ns=coadaptation.NS)
-coadaptation.live_view(runner)
+runner, snapshot = coadaptation.sync_runner(settings, layer)
+live.buttons(snapshot, ns=coadaptation.NS)
+coadaptation.live_view(runner, snapshot)
 
 st.subheader("4. Learned features on digits")
 show_sections(lesson, ["Learned features"], headers=False)

@@ -2,9 +2,10 @@
 leaving the data."""
 import streamlit as st
 
-from core.ui import playground, uncertainty
+from core.ui import live
+from core.ui.frame import ensure_routed
+from core.ui.labs import uncertainty
 from core.ui.lesson import lesson_header, show_sections
-from core.ui.router import ensure_routed
 
 ensure_routed()
 
@@ -12,21 +13,21 @@ lesson = lesson_header("05_uncertainty")
 
 st.subheader("1. Regression: where does the network know?")
 show_sections(lesson, ["Regression"], headers=False)
-regression = uncertainty.regression_runner()
-uncertainty.regression_buttons(regression)
-playground.live_view(regression, uncertainty.draw_regression, tick=uncertainty.TICK_SECONDS)
+regression, regression_snapshot = uncertainty.regression_runner()
+uncertainty.regression_buttons(regression_snapshot)
+live.live_view(regression, regression_snapshot, uncertainty.draw_regression, tick=uncertainty.TICK_SECONDS)
 uncertainty.add_point_controls()
 
 st.subheader("2. Classification: total uncertainty and the model's own")
 show_sections(lesson, ["Classification"], headers=False)
-classifier = uncertainty.classification_runner()
-playground.buttons(classifier, ns=uncertainty.CLS)
+classifier, classifier_snapshot = uncertainty.classification_runner()
+live.buttons(classifier_snapshot, ns=uncertainty.CLS)
 uncertainty.probe_controls()
-playground.live_view(classifier, uncertainty.draw_classification, tick=uncertainty.TICK_SECONDS)
+live.live_view(classifier, classifier_snapshot, uncertainty.draw_classification, tick=uncertainty.TICK_SECONDS)
 
 st.subheader("3. Averaging the passes against scaling the weights, and calibration")
 show_sections(lesson, ["Averaging and calibration"], headers=False)
-uncertainty.calibration(classifier)
+uncertainty.calibration(classifier_snapshot)
 
 st.subheader("4. A digit leaving the data")
 show_sections(lesson, ["Digits"], headers=False)

@@ -7,9 +7,15 @@ import torch
 
 torch.set_num_threads(1)
 # Pages run in this process train in threads here, so each test can stop and count its trainers; the
-# worker pool has tests of its own (tests/core/test_pool.py), and the browser tests run the app as a
+# worker pool has tests of its own (tests/core/live/test_pool.py), and the browser tests run the app as a
 # new user gets it (tests/e2e/conftest.py clears this for their servers).
 os.environ["DROPOUT_LAB_TRAINERS"] = "threads"
+
+from core.labs.kinds import JOBS, KINDS  # noqa: E402 (after the setting above)
+from core.live import pool  # noqa: E402
+
+pool.use_kinds(KINDS)  # as the app's frame does; tests start runners and jobs without it too
+pool.use_jobs(JOBS)
 
 TRAINER_THREAD = "dropout-lab-trainer"
 
@@ -36,7 +42,10 @@ def figures_are_validated():
     figure a test builds goes through them, so a property plotly would refuse fails the test."""
     import plotly.graph_objects as go  # noqa: PLC0415
 
-    from core import viz, viz_coadaptation, viz_mechanism, viz_uncertainty  # noqa: PLC0415
+    from core import viz  # noqa: PLC0415
+    from core.labs.coadaptation import figures as viz_coadaptation  # noqa: PLC0415
+    from core.labs.mechanism import figures as viz_mechanism  # noqa: PLC0415
+    from core.labs.uncertainty import figures as viz_uncertainty  # noqa: PLC0415
 
     def validated(traces, layout):
         return go.Figure(data=traces, layout=layout)

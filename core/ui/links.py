@@ -1,6 +1,14 @@
-"""Reading a page's settings from its link (``?width=32&p=0.3``): a value is refused with a sentence,
-never with a traceback, and the page then uses its default and says so."""
+"""A page's settings in its link (``?width=32&p=0.3``), read in one place for every page.
+
+A value is refused with a sentence, never with a traceback: the page then uses its default and
+says so. ``link_value`` reads one value; ``seed_from_link`` gives each widget its default or, on
+the first visit, the link's value.
+"""
 from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import streamlit as st
 
 
 def number_from_link(raw: str, default: int | float, lo: float, hi: float) -> int | float:
@@ -19,3 +27,54 @@ def number_from_link(raw: str, default: int | float, lo: float, hi: float) -> in
     if not lo <= value <= hi:  # refuses nan too
         raise ValueError(f"must be in [{lo:g}, {hi:g}]")
     return value
+
+
+def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices: tuple = ()) -> Any:
+    """``raw`` read like ``default``: a comma-separated list of ``choices`` for a list, one of
+    ``choices`` when given (a number among them is read as a number; a word must match), else a
+    number in [lo, hi]. Raises ValueError with what is wrong."""
+    if isinstance(default, list):
+        whole = bool(default) and isinstance(default[0], int)
+        try:
+            values = [float(v) for v in raw.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError("must be numbers separated by commas") from None
+        if whole and not all(v.is_integer() for v in values):
+            raise ValueError("must be whole numbers")
+        values = [int(v) for v in values] if whole else values
+        if not values or not set(values) <= set(choices):
+            raise ValueError(f"choose from {_listed(choices)}")
+        return values
+    if choices:
+        if raw in [c for c in choices if isinstance(c, str)]:
+            return raw
+        numbers = [c for c in choices if not isinstance(c, str)]
+        if isinstance(default, str) or not numbers:
+            raise ValueError(f"choose from {_listed(choices)}")
+        value = number_from_link(raw, default, min(numbers), max(numbers))
+        if value not in choices:
+            raise ValueError(f"choose from {_listed(choices)}")
+        return value
+    return number_from_link(raw, default, lo, hi)
+
+
+def _listed(choices: tuple) -> str:
+    return ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in choices)
+
+
+def seed_from_link(widgets: Mapping[str, tuple[str, Any]], read: Callable[[str, str, Any], Any], *,
+                   use_link: bool) -> None:
+    """For each ``widget key: (link name, default)`` not yet in the session: the default, or with
+    ``use_link`` the link's value as ``read(name, raw, default)`` reads it (a ValueError is said in a
+    warning, and the default used)."""
+    for widget, (name, value) in widgets.items():
+        if widget in st.session_state:
+            continue
+        raw = st.query_params.get(name) if use_link else None
+        if raw is not None:
+            try:
+                value = read(name, raw, value)
+            except ValueError as exc:
+                st.warning(f"The link's {name}={raw!r} cannot be used ({exc}); using the default, {value}.",
+                           icon="🔗")
+        st.session_state[widget] = value

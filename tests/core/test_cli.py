@@ -70,6 +70,10 @@ def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
     (["reproduce", "fig10", "--n-train", "40", "--max-norm", "2"], "--max-norm, --n-train are not a setting"),
     (["sweep", "--noise", "nan"], "noise must be in"),
     (["sweep", "--hidden", "0"], "hidden width must be in"),
+    (["reproduce", "fig9a", "--seeds", "10", "--hidden", "256,256,256", "--epochs", "5000", "--n-train", "1000"],
+     "times what this server allows one run"),
+    (["sweep", "--seeds", "20", "--hidden", "256,256,256", "--epochs", "5000", "--n-train", "1000"],
+     "DROPOUT_LAB_JOB_BUDGET"),
     ([], "required"),
 ])
 def test_bad_options_get_one_line_and_exit_2(argv, says, capsys):

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from core.labs.playground.presets import PRESETS
 from core.lessons import LESSONS_DIR, REQUIRED_SECTIONS, LessonError, all_lessons, load_lesson, parse_lesson
-from core.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,8 +1,8 @@
 import numpy as np
 
 from core import viz
-from core.config import RunConfig
-from core.live import LiveRunner
+from core.engine.config import RunConfig
+from core.live.pair import LiveRunner
 
 
 def _snapshot():
@@ -60,7 +60,7 @@ def test_unvalidated_figures_serialise_like_validated_ones():
     import plotly.graph_objects as go
     import plotly.io as pio
 
-    from core.datasets import make_split
+    from core.engine.datasets import make_split
     from core.viz import decision_map
 
     figure = getattr(viz.figure, "unvalidated", viz.figure)  # the app's own, not the tests' validating one

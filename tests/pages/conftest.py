@@ -3,10 +3,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.ui import coadaptation, overfitting, uncertainty
-from core.ui.controls import NS
-from core.ui.overfitting import JOB
-from core.ui.playground import RUNNER
+from core.ui.labs import coadaptation, overfitting, uncertainty
+from core.ui.labs.overfitting import JOB
+from core.ui.labs.playground import NS, RUNNER
 
 HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB, uncertainty.REG_RUNNER, uncertainty.CLS_RUNNER,
         uncertainty.DIGIT_JOB)
@@ -19,12 +18,12 @@ PLAYGROUND = "pages/02_playground.py"
 @pytest.fixture(autouse=True)
 def fresh_result_caches():
     """Finished results are shared by the whole process (as on a server); each test starts without them."""
-    caches = (overfitting._CACHE, coadaptation._FEATURES, uncertainty._DIGITS)
-    for cache in caches:
-        cache.clear()
+    panels = (overfitting.JOBS, coadaptation.FEATURES, uncertainty.DIGITS)
+    for panel in panels:
+        panel.clear()
     yield
-    for cache in caches:
-        cache.clear()
+    for panel in panels:
+        panel.clear()
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import pool
-from core.config import RunConfig
-from core.pool import Admission, ServerSettings
+from core.engine.config import RunConfig
+from core.live import pool
+from core.live.admission import Admission
+from core.live.settings import ServerSettings
 from tests.pages.conftest import PLAYGROUND
 
 

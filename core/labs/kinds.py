@@ -1,0 +1,49 @@
+"""The plug-in table: every live runner kind and every background job, by name, and what runs it.
+
+The composition roots hand it to the pool (``core.live.pool.use_kinds`` and ``use_jobs``): the app's
+frame for its own process, ``core.worker`` for each worker process. A lesson with a runner or a job
+of its own adds one line here and touches no shared file. This is the one file of ``core.labs`` that
+imports several labs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from core.labs.coadaptation.features import train_features
+from core.labs.overfitting.experiments import experiment_work, run_experiment
+from core.labs.uncertainty.regression_runner import LiveRegression
+from core.live.jobs import from_fraction
+from core.live.pair import COMMANDS as PAIR_COMMANDS
+from core.live.pair import LiveRunner
+from core.live.pool import JobKind, Kind
+
+KINDS: dict[str, Kind] = {
+    "live": Kind(LiveRunner, PAIR_COMMANDS),  # lessons 2 and 4: networks A and B in lockstep
+    "regression": Kind(LiveRegression),  # lesson 5: a 1-D regression net and its MC bands
+}
+
+
+def _train_digits(settings: Any, **kwargs: Any) -> Any:
+    from core.labs.uncertainty.shift import train_digit_model  # noqa: PLC0415 - scipy's images only when asked for
+
+    return train_digit_model(settings, **kwargs)
+
+
+def _digit_path(key: str, request: Any, progress: Any, cancelled: Any) -> Any:
+    from core.labs.uncertainty.shift import digit_path  # noqa: PLC0415
+
+    return digit_path(request)
+
+
+def _digit_path_work(key: str, request: Any) -> float:
+    from core.labs.uncertainty.shift import path_work  # noqa: PLC0415
+
+    return path_work(request)
+
+
+JOBS: dict[str, JobKind] = {
+    "overfitting": JobKind(run_experiment, experiment_work),  # lesson 3: a paper's experiment as one sweep
+    "features": JobKind(from_fraction(train_features), lambda key, s: 2 * s.work()),  # lesson 4: two digit nets
+    "digits": JobKind(from_fraction(_train_digits), lambda key, s: s.work()),  # lesson 5: the digit that walks away
+    "digit_path": JobKind(_digit_path, _digit_path_work),  # lesson 5: one digit moved, T passes per frame
+}

@@ -1,0 +1,223 @@
+"""Lesson 1's live parts: one mask, why scale, keep vs drop, the mode switch, the bugs, the quiz."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from core.drills import load_quiz
+from core.labs.mechanism import compute as mechanism
+from core.labs.mechanism import figures as viz_mechanism
+from core.lessons import Lesson
+
+NS = "mechanism."
+CHART = {"displayModeBar": False}
+POINTS = {
+    "deep in the orange class (-0.9, 0.6)": (-0.9, 0.6),
+    "near the boundary (0.0, 0.25)": (0.0, 0.25),
+    "deep in the blue class (1.4, -0.6)": (1.4, -0.6),
+}
+CONVENTIONS = {
+    "PyTorch / Keras p (drop probability)": "drop",
+    "2014 paper p (retain probability)": "keep",
+    "TensorFlow 1 keep_prob": "keep",
+}
+
+
+@st.cache_data(show_spinner=False)
+def _hidden(point: tuple[float, float]) -> np.ndarray:
+    return mechanism.hidden_activations(point)
+
+
+@st.cache_data(show_spinner=False)
+def _modes(passes: int) -> dict[str, dict]:
+    points = mechanism.example_points()
+    return {mode: mechanism.mode_spread(points, mode, passes) for mode in mechanism.MODES}
+
+
+@st.cache_data(show_spinner=False)
+def _bugs(p: float) -> tuple[dict, dict]:
+    return mechanism.bug_left_on(p), mechanism.bug_scale_forgotten(p)
+
+
+DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0,
+            "modes": list(mechanism.MODES)}
+
+
+def warm_up() -> None:
+    """Set the controls' starting values (kept across pages by the router) and train the lesson's
+    small networks once per server, with a spinner (a few seconds)."""
+    for name, value in DEFAULTS.items():
+        st.session_state.setdefault(NS + name, value)
+    with st.spinner("Training the lesson's small networks (a few seconds, once)…"):
+        _hidden(next(iter(POINTS.values())))
+        _modes(50)
+        _bugs(0.5)
+
+
+def one_mask() -> tuple[np.ndarray, float, int]:
+    """Section 1: the mask over one layer, and a batch of masks. Returns (h, p, mask seed)."""
+    c1, c2 = st.columns([2, 1])
+    name = c1.selectbox("Input to the trained network", tuple(POINTS), key=NS + "point",
+                        help="The bars are hidden layer 1 of a small network trained on moons, for this input.")
+    p = c2.slider("p (drop probability)", 0.0, 0.95, step=0.05, key=NS + "p",
+                  help="Each unit is dropped with probability p; survivors are multiplied by 1/(1-p).")
+    seed_key = NS + "mask_seed"
+    b1, b2 = st.columns([1, 3])
+    if b1.button("🎲 Sample a new mask", key=NS + "resample.button", help="Draw a fresh Bernoulli mask."):
+        st.session_state[seed_key] += 1
+    auto = b2.toggle("Resample every second", key=NS + "auto", help="Keep drawing new masks, once a second.")
+    h = _hidden(POINTS[name])
+
+    @st.fragment(run_every=1.0 if auto else None)
+    def _draw() -> None:
+        # New mask at most once a second, whether the timer or another control reran this.
+        if auto and time.monotonic() - st.session_state.get(NS + "last_auto", 0.0) >= 0.9:
+            st.session_state[NS + "last_auto"] = time.monotonic()
+            st.session_state[seed_key] += 1
+        seed = st.session_state[seed_key]
+        draw = mechanism.draw_mask(h, p, seed)
+        st.plotly_chart(viz_mechanism.mask_bars(draw, p), key=NS + "bars", config=CHART)
+        st.plotly_chart(viz_mechanism.batch_heatmap(mechanism.batch_masks(len(h), 32, p, seed)),
+                        key=NS + "batch", config=CHART)
+
+    _draw()
+    return h, p, st.session_state[seed_key]
+
+
+def why_scale(h: np.ndarray, p: float, seed: int) -> None:
+    """Section 2: inverted vs classic, and the running mean converging to the evaluation output."""
+    n_masks = st.select_slider("Masks to average", (10, 100, 1000, 10_000), key=NS + "n_masks",
+                               help="How many independent masks the running mean goes up to.")
+    inverted = mechanism.running_mean(h, p, n_masks, seed)
+    classic = mechanism.running_mean(h, p, n_masks, seed, classic=True)
+    mean_h = float(np.mean(h))
+    c1, c2 = st.columns(2)
+    c1.markdown(
+        f"**Inverted** (PyTorch): training output `h·m/(1−p)`, evaluation output `h`.  \n"
+        f"Evaluation mean = **{mean_h:.4f}**; average of {n_masks:,} masks = **{inverted['running_mean'][-1]:.4f}**."
+    )
+    c2.markdown(
+        f"**Classic** (2014 paper): training output `h·m`, evaluation output `h·(1−p)`.  \n"
+        f"Evaluation mean = **{classic['target']:.4f}**; average of {n_masks:,} masks = "
+        f"**{classic['running_mean'][-1]:.4f}**."
+    )
+    st.plotly_chart(viz_mechanism.convergence(inverted, classic), key=NS + "convergence", config=CHART)
+
+
+def keep_or_drop() -> None:
+    """Section 3: a converter between the conventions."""
+    c1, c2 = st.columns([2, 1])
+    convention = c1.selectbox("I have a value in this convention", tuple(CONVENTIONS), key=NS + "convention",
+                              help="Libraries and papers disagree on what 'p' means.")
+    value = c2.number_input("Value", 0.0, 1.0, step=0.05, key=NS + "convention_value",
+                            help="A probability between 0 and 1.")
+    drop = value if CONVENTIONS[convention] == "drop" else mechanism.drop_from_keep(value)
+    keep = mechanism.keep_from_drop(drop)
+    d1, d2, d3 = st.columns(3)
+    d1.metric("nn.Dropout(p=…)", f"{drop:g}", help="PyTorch's and Keras's p: the DROP probability.")
+    d2.metric("paper's p", f"{keep:g}", help="Srivastava et al. 2014: the probability of RETAINING a unit.")
+    d3.metric("keep_prob", f"{keep:g}", help="TensorFlow 1's tf.nn.dropout argument: also the retain probability.")
+    if CONVENTIONS[convention] == "keep" and value != drop:
+        st.warning(f"The classic confusion: nn.Dropout(p={value:g}) would DROP {value:.0%} of the units. "
+                   f"To keep {value:.0%} of them, pass p = {drop:g}.")
+
+
+def modes() -> None:
+    """Section 4: eval vs train vs MC on a trained network with BatchNorm."""
+    c1, c2 = st.columns([3, 2])
+    shown = c1.segmented_control(
+        "Modes", mechanism.MODES, selection_mode="multi", key=NS + "modes",
+        format_func=lambda m: f"{m}_mode", help="Which modes to run the passes in: eval_mode (dropout off), "
+        "train_mode (what forgetting model.eval() gives) and mc_mode (only dropout on).",
+    ) or []
+    passes = c2.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
+                       help="Each pass is one forward call on the same five inputs.")
+    if not shown:
+        st.info("Choose at least one mode above.")
+        return
+    results = {mode: result for mode, result in _modes(passes).items() if mode in shown}
+    st.plotly_chart(viz_mechanism.mode_spread({m: r["probs"] for m, r in results.items()},
+                                              list(mechanism.EXAMPLE_POINTS)),
+                    key=NS + "modes_chart", config=CHART)
+    cols = st.columns(len(results))
+    for col, (mode, result) in zip(cols, results.items()):
+        spread = float(result["probs"].std(0).mean())
+        col.metric(viz_mechanism.MODE_LABELS[mode], f"spread {spread:.3f}",
+                   help="Mean over the five inputs of the standard deviation of P(blue) across passes.")
+        col.caption(f"BatchNorm running mean moved by {result['bn_drift']:.3g} during these passes.")
+
+
+def bugs() -> None:
+    """Section 5: the two classic bugs as switches, with their measured damage."""
+    left_on, scale = _bugs(0.5)
+    st.markdown("**(a) Dropout left on at inference**")
+    st.code("model.train()          # ...or model.eval() was never called\npreds = model(X_val)   # dropout is still on",
+            language="python")
+    on = st.toggle("Forget model.eval()", key=NS + "bug_a",
+                   help="Evaluate the trained network with dropout still sampling masks.")
+    _scores(left_on["buggy"] if on else left_on["correct"], left_on["correct"] if on else None)
+    if on:
+        st.caption(f"{left_on['changed_between_calls']:.1%} of the validation points got a different predicted "
+                   f"class in at least one of {len(left_on['buggy_per_call'])} calls; accuracy per call: "
+                   + ", ".join(f"{a:.1%}" for a in left_on["buggy_per_call"]) + ".")
+    st.markdown("**(b) Scaling forgotten**")
+    st.code("h = h * mask               # hand-written dropout: should be h * mask / (1 - p)\n"
+            "...\npreds = model.eval()(X_val)  # and nothing rescales at test time", language="python")
+    on = st.toggle("Forget the scaling", key=NS + "bug_b",
+                   help="Train with unscaled masks, then evaluate with no factor (p = 0.5, two dropout layers).")
+    _scores(scale["buggy"] if on else scale["correct"], scale["correct"] if on else None)
+    if on:
+        st.caption(f"The last hidden layer's activations are {scale['activation_ratio']:.2f}x what the next layer "
+                   "saw in training: each of the two dropout layers contributes a factor 1/(1-p) = 2.")
+
+
+def _scores(shown: dict, reference: dict | None) -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    specs = (("accuracy", "Accuracy", "{:.1%}", "normal"), ("log_loss", "Log loss", "{:.3f}", "inverse"),
+             ("confidence", "Mean confidence", "{:.1%}", "off"), ("ece", "ECE", "{:.3f}", "inverse"))
+    for col, (key, label, fmt, colour) in zip((c1, c2, c3, c4), specs):
+        delta = None if reference is None else shown[key] - reference[key]
+        col.metric(label, fmt.format(shown[key]), None if delta is None else fmt.replace(":", ":+").format(delta),
+                   delta_color=colour, help=_HELP[key])
+
+
+_HELP = {
+    "accuracy": "Share of the 400 validation points classified correctly.",
+    "log_loss": "Cross-entropy on the validation points: punishes confident mistakes.",
+    "confidence": "Average probability the network gives to the class it predicts.",
+    "ece": "Expected calibration error: |accuracy − confidence| averaged over 10 confidence bins.",
+}
+
+
+def quiz(lesson_id: str) -> None:
+    """Section 6: predict, check, then read the explanation. The score stays for the session.
+    Numeric answers are computed by this lesson's own maths (``QUIZ_FUNCTIONS``)."""
+    questions = load_quiz(lesson_id, mechanism.QUIZ_FUNCTIONS)
+    done = 0
+    for i, q in enumerate(questions, start=1):
+        with st.container(border=True):
+            st.markdown(f"**{i}. {q.prompt}**")
+            key = f"{NS}quiz.{q.id}"
+            if q.kind == "choice":
+                response = st.radio("Your answer", range(len(q.options)), format_func=lambda j, q=q: q.options[j],
+                                    index=None, key=key, label_visibility="collapsed")
+            else:
+                response = st.number_input("Your answer", value=None, step=0.01, format="%g", key=key,
+                                           placeholder="type a number", label_visibility="collapsed")
+            checked = st.session_state.get(key + ".checked", False)
+            if st.button("Check", key=key + ".check.button", disabled=response is None):
+                st.session_state[key + ".checked"] = checked = True
+            if checked and response is not None:
+                done += q.check(response)
+                if q.check(response):
+                    st.success(f"Right. {q.explanation}")
+                else:
+                    st.error(f"Not quite: the answer is {q.answer_text}. {q.explanation}")
+    st.caption(f"Score: {done} of {len(questions)} right in this session.")
+
+
+def section(lesson: Lesson, name: str) -> None:
+    st.header(name)
+    st.markdown(lesson.section(name))

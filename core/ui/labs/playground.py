@@ -1,0 +1,225 @@
+"""The Playground (lesson 2): its presets and sidebar controls (widgets in, ``Settings`` out) and its
+A/B drawing; the live driver itself is the shared ``core.ui.live``."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import streamlit as st
+
+from core import viz
+from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, OPTIMIZERS, PLANE_DATASETS, DataConfig, ModelConfig,
+                                RunConfig, TrainConfig)
+from core.labs.playground.presets import PRESETS, preset
+from core.ui.live import Settings, state_notice, status_text
+
+NS = "playground."
+RUNNER = NS + "runner"  # this page's runner in the session (core.ui.live.sync_runner keeps it there)
+REASON = NS + "reset_reason"
+LR_OPTIONS = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+WD_OPTIONS = (0.0, 1e-5, 1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1)
+MAX_NORM_OPTIONS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)
+BATCH_OPTIONS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2000)
+SPEED_OPTIONS = (1, 3, 10, 30, 100, "max")
+P_STEP = 0.05
+P_MAX = 0.95
+
+
+def _nearest(options: tuple, value: float):
+    return min(options, key=lambda o: abs(o - value))
+
+
+def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
+    """Put ``cfg``'s values into the widgets' session-state keys (only missing ones unless ``force``)."""
+    m, d, t = cfg.model, cfg.data, cfg.train
+    values = {
+        "dataset": d.dataset, "noise": d.noise, "n_train": d.n_train, "n_val": d.n_val, "seed": d.seed,
+        "layers": len(m.num_hiddens), "width": m.num_hiddens[0], "activation": m.activation,
+        "p_input": m.p_input,
+        **{f"p_hidden_{i}": m.p_hidden[min(i, len(m.p_hidden) - 1)] for i in range(MAX_HIDDEN_LAYERS)},
+        "optimizer": t.optimizer, "lr": _nearest(LR_OPTIONS, t.lr),
+        "weight_decay": _nearest(WD_OPTIONS, t.weight_decay), "max_norm": _nearest(MAX_NORM_OPTIONS, t.max_norm),
+        "batch_size": _nearest(BATCH_OPTIONS, t.batch_size), "max_epochs": t.max_epochs,
+        "speed": 30, "compare": True, "b_p_hidden": 0.0, "b_p_input": 0.0, "b_weight_decay": 0.0,
+    }
+    for name, value in values.items():
+        if force or NS + name not in st.session_state:
+            st.session_state[NS + name] = value
+
+
+def _p_slider(label: str, key: str, help_text: str, *, disabled: bool = False) -> float:
+    return st.slider(label, 0.0, P_MAX, step=P_STEP, key=NS + key, help=help_text, disabled=disabled)
+
+
+def sidebar_controls() -> Settings:
+    """Draw every control in the sidebar and return what they describe."""
+    sb = st.sidebar
+    with sb.expander("Data", expanded=True):
+        dataset = st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
+                               help="The 2-D problem: two classes, orange and blue. Changing it starts a new run.")
+        noise = st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
+                          help="How much the two classes overlap. More noise = more to overfit to.")
+        n_train = st.slider("Training points", 20, 2000, step=10, key=NS + "n_train",
+                            help="Few points with a big network is where dropout matters most.")
+        n_val = st.slider("Validation points", 20, 2000, step=10, key=NS + "n_val",
+                          help="Held-out points drawn from the same distribution, never trained on.")
+        seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
+                               help="Fixes the data, the initial weights, the batch order and the masks.")
+    with sb.expander("Network", expanded=True):
+        layers = st.slider("Hidden layers", 1, MAX_HIDDEN_LAYERS, key=NS + "layers",
+                           help="Number of hidden layers. Changing it starts a new run.")
+        width = st.slider("Units per hidden layer", 2, 256, key=NS + "width",
+                          help="Width of every hidden layer. Changing it starts a new run.")
+        activation = st.selectbox("Activation", ACTIVATIONS, key=NS + "activation",
+                                  help="Non-linearity after each hidden layer. Changing it starts a new run.")
+        p_input = _p_slider("Input dropout p", "p_input",
+                            "Probability of DROPPING each input coordinate at a training step. "
+                            "Takes effect at the next step, no reset.")
+        p_hidden = tuple(
+            _p_slider(f"Dropout p, hidden layer {i + 1}", f"p_hidden_{i}",
+                      "Probability of DROPPING each unit of this layer at a training step (keep = 1 - p; "
+                      "survivors are scaled by 1/(1-p)). Takes effect at the next step, no reset.")
+            for i in range(layers)
+        )
+    with sb.expander("Training", expanded=True):
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=NS + "optimizer",
+                                 help="sgd+momentum uses momentum 0.9. Changing it starts a new run.")
+        lr = st.select_slider("Learning rate", LR_OPTIONS, key=NS + "lr",
+                              help="Step size. Takes effect at the next step, no reset.")
+        weight_decay = st.select_slider("Weight decay (L2)", WD_OPTIONS, key=NS + "weight_decay",
+                                        help="L2 penalty added by the optimizer. Takes effect at the next step.")
+        max_norm = st.select_slider("Max-norm", MAX_NORM_OPTIONS, key=NS + "max_norm",
+                                    format_func=lambda v: "off" if v == 0 else f"{v:g}",
+                                    help="Clip each unit's incoming weight vector to this length after every "
+                                         "step (Srivastava et al. pair it with dropout). Changing it starts a new run.")
+        batch_size = st.select_slider("Batch size", BATCH_OPTIONS, key=NS + "batch_size",
+                                      help="Examples per step (capped at the training-set size). "
+                                           "Changing it starts a new run.")
+        max_epochs = st.number_input("Max epochs", 1, 100_000, step=50, key=NS + "max_epochs",
+                                     help="The run stops here. Raise it after a run finished to continue.")
+        speed = st.select_slider("Speed (epochs per second)", SPEED_OPTIONS, key=NS + "speed",
+                                 help="A pace you can watch; 'max' trains as fast as the CPU allows.")
+    with sb.expander("Comparison run B", expanded=True):
+        compare = st.toggle("Train run B alongside", key=NS + "compare",
+                            help="B starts from the same seed, data and initial weights as A and sees the same "
+                                 "batches, in lockstep; only the settings below differ.")
+        b_p_hidden = _p_slider("B: dropout p (every hidden layer)", "b_p_hidden",
+                               "B's drop probability. The default 0 is 'the same network without dropout'.",
+                               disabled=not compare)
+        b_p_input = _p_slider("B: input dropout p", "b_p_input", "B's drop probability on the inputs.",
+                              disabled=not compare)
+        b_weight_decay = st.select_slider("B: weight decay (L2)", WD_OPTIONS, key=NS + "b_weight_decay",
+                                          help="Compare dropout in A with L2 in B, for example.",
+                                          disabled=not compare)
+
+    a = RunConfig(
+        data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed)),
+        model=ModelConfig(num_hiddens=(width,) * layers, activation=activation, p_input=p_input, p_hidden=p_hidden),
+        train=TrainConfig(optimizer=optimizer, lr=lr, weight_decay=weight_decay, max_norm=max_norm,
+                          batch_size=min(batch_size, n_train), max_epochs=int(max_epochs)),
+    )
+    b = None
+    if compare:
+        b = replace(a, model=a.model.with_p(b_p_input, (b_p_hidden,) * layers),
+                    train=replace(a.train, weight_decay=b_weight_decay))
+    return Settings(a, b, None if speed == "max" else float(speed))
+
+
+def choose_preset(name: str) -> None:
+    """Callback: load preset ``name`` into every control; the address bar then links to it."""
+    st.session_state[NS + "preset"] = name
+    seed_widgets(preset(name), force=True)
+    st.query_params["preset"] = name
+
+
+def preset_buttons(names: list[str]) -> None:
+    """One button per preset a lesson refers to, in the page itself (links would open a new tab)."""
+    cols = st.columns(len(names))
+    for col, name in zip(cols, names):
+        col.button(f"Load `{name}`", key=f"{NS}load_{name}.button", on_click=choose_preset, args=(name,),
+                   use_container_width=True, help=f"Set every control to the preset '{name}' (starts a new run).")
+
+
+def preset_picker() -> None:
+    """A preset selector at the top of the sidebar; choosing one loads it into every control.
+
+    The first run of a session takes the preset
+    from the link (``?preset=NAME``) if there is one, or from ``playground.preset`` if a test
+    or a lesson set it; a name that does not exist is reported and the default is used.
+    """
+    key, names = NS + "preset", tuple(PRESETS)
+    if key not in st.session_state:
+        wanted = st.query_params.get("preset", names[0])
+        if wanted not in names:
+            st.session_state[NS + "link_problem"] = (
+                f"This link asks for a preset called {wanted!r}, which does not exist, so the default "
+                f"is shown. Presets: {', '.join(names)}."
+            )
+            wanted = names[0]
+        st.session_state[key] = wanted
+    elif st.session_state[key] not in names:
+        st.session_state[key] = names[0]
+    seed_widgets(preset(st.session_state[key]))
+
+    st.sidebar.selectbox(
+        "Preset", names, key=key, on_change=lambda: choose_preset(st.session_state[key]),
+        help="A ready-made experiment. Choosing one sets every control below (and starts a new run). "
+             "The address bar then links to it.",
+    )
+    problem = st.session_state.pop(NS + "link_problem", None)
+    if problem:
+        st.warning(problem, icon="🔗")
+
+
+def run_label(cfg: RunConfig, name: str) -> str:
+    ps = [str(p) for p in cfg.model.p_hidden]
+    label = f"{name}: p={ps[0]}" if len(set(ps)) == 1 else f"{name}: p={'/'.join(ps)}"
+    if cfg.model.p_input > 0:
+        label += f", input p={cfg.model.p_input}"
+    if cfg.train.weight_decay > 0:
+        label += f", L2={cfg.train.weight_decay:g}"
+    return label
+
+
+def draw(snapshot: dict[str, Any]) -> None:
+    """Everything that changes while training: status, gap, maps, diagrams, curves."""
+    runs = snapshot["runs"]
+    labels = [run_label(r["config"], name) for r, name in zip(runs, "AB")]
+    lead = runs[0]
+    max_epochs = lead["config"].train.max_epochs
+    st.progress(min(1.0, lead["epoch"] / max_epochs),
+                text=f"Epoch {lead['epoch']:.1f} of {max_epochs} · {status_text(snapshot)}")
+    state_notice(snapshot)
+
+    cols = st.columns(len(runs))
+    for col, run, label in zip(cols, runs, labels):
+        _gap_metrics(col, run, label)
+    cols = st.columns(len(runs))
+    for i, (col, run, label) in enumerate(zip(cols, runs, labels)):
+        with col:
+            fig = viz.decision_map(run["grid"], snapshot["grid_axis"], snapshot["data"], f"Decision map, {label}")
+            st.plotly_chart(fig, key=f"{NS}map_{i}", config={"displayModeBar": False})
+            fig = viz.network_diagram(run, f"Network, {label}: grey = dropped at this step")
+            st.plotly_chart(fig, key=f"{NS}net_{i}", config={"displayModeBar": False})
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(viz.curves(runs, labels, "loss"), key=NS + "loss", config={"displayModeBar": False})
+    with right:
+        st.plotly_chart(viz.curves(runs, labels, "acc"), key=NS + "acc", config={"displayModeBar": False})
+
+
+def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
+    h = run["history"]
+    with col:
+        st.markdown(f"**{label}**")
+        c1, c2, c3 = st.columns(3)
+        if not h["epoch"]:
+            c1.metric("Val accuracy", "–")
+            c2.metric("Loss gap", "–")
+            c3.metric("Accuracy gap", "–")
+            return
+        c1.metric("Val accuracy", f"{h['val_acc'][-1]:.1%}", help="Accuracy on the validation points, dropout off.")
+        c2.metric("Loss gap", f"{h['val_loss'][-1] - h['train_loss'][-1]:+.3f}",
+                  help="Validation loss − training loss, both measured with dropout off. Grows as a model overfits.")
+        c3.metric("Accuracy gap", f"{h['train_acc'][-1] - h['val_acc'][-1]:+.1%}",
+                  help="Training accuracy − validation accuracy, both with dropout off.")

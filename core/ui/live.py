@@ -1,0 +1,270 @@
+"""The live driver of every live page: keeps a session's runner in step with the page's controls.
+
+Each page (the Playground, co-adaptation, lesson 5's classifier) uses it under its own session-state
+namespace ``ns`` (its slug) and may pass extra ``LiveRunner`` options; a change of those options starts
+a new run. The page draws the snapshot ``sync_runner`` returns with its own ``draw``."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import streamlit as st
+
+from core.engine.config import RunConfig, to_flat
+from core.live.pool import Runner, settings as server_settings, start_runner
+from core.live.redraw import RedrawBudget
+from core.live.snapshots import PairSnapshot, Snapshot
+from core.ui import frame as router
+from core.ui.session import session_lease
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a live page's controls describe: run A, an optional run B trained alongside, the pace."""
+
+    a: RunConfig
+    b: RunConfig | None  # None: no comparison run
+    epochs_per_second: float | None  # None: as fast as the CPU allows
+
+
+TICK_SECONDS = server_settings().refresh  # DROPOUT_LAB_REFRESH: seconds between two redraws of a live view
+ACTIVE = ("playing", "queued")
+"""States in which a run wants to train (queued: waiting for a place): its view keeps refreshing."""
+FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step trained with it
+
+# Changing any of these needs new weights or new data, so it starts a new run.
+STRUCTURAL = {
+    "data.dataset": "dataset", "data.noise": "noise", "data.n_train": "training points",
+    "data.n_val": "validation points", "data.seed": "seed", "model.num_hiddens": "hidden layers",
+    "model.activation": "activation", "model.classic": "dropout form", "model.batchnorm": "BatchNorm", "train.optimizer": "optimizer",
+    "train.batch_size": "batch size", "train.max_norm": "max-norm", "train.device": "device",
+}
+
+
+def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig, RunConfig | None]) -> str | None:
+    old_flat, new_flat = to_flat(old[0]), to_flat(new[0])
+    changes = [
+        f"{label} {old_flat[key]} → {new_flat[key]}"
+        for key, label in STRUCTURAL.items()
+        if old_flat[key] != new_flat[key]
+    ]
+    if (old[1] is None) != (new[1] is None):
+        changes.append("run B " + ("added" if new[1] is not None else "removed"))
+    return ", ".join(changes) or None
+
+
+def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, Any]) -> tuple[Runner, PairSnapshot]:
+    try:
+        runner = start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:  # a device that is not there, no workers
+        st.error(f"Could not start training: {exc}")
+        st.stop()
+    session_lease().hold(ns + "runner", runner)
+    st.session_state[ns + "page"] = router.current_page()  # so the router can pause it on other pages
+    if play:
+        runner.send("play")
+        return runner, runner.wait_for(lambda s: s["state"] != "ready", 0.5)
+    return runner, runner.snapshot()
+
+
+def _send_live_changes(runner: Runner, old: RunConfig, new: RunConfig, run: int) -> bool:
+    sent = False
+    if (old.model.p_input, old.model.p_hidden) != (new.model.p_input, new.model.p_hidden):
+        runner.send("set_p", run=run, p_input=new.model.p_input, p_hidden=list(new.model.p_hidden))
+        sent = True
+    for name in ("lr", "weight_decay", "max_epochs"):
+        if getattr(old.train, name) != getattr(new.train, name):
+            runner.send(f"set_{name}", run=run, **{name: getattr(new.train, name)})
+            sent = True
+    return sent
+
+
+def sync_runner(settings: Settings, *, ns: str, **options: Any) -> tuple[Runner, PairSnapshot]:
+    """This session's runner, started, reset or updated to match ``settings``, and its snapshot: the
+    one this page run draws from (pass it to ``buttons`` and ``live_view``; only redraws fetch again).
+
+    The first visit starts playing at once. A structural change (data, architecture,
+    optimizer..., or one of the ``LiveRunner`` ``options``) starts a new run and records
+    why; p, lr, weight decay and max epochs go to the running trainers and apply from
+    their next step. ``ns`` namespaces the session state (one runner per page).
+    """
+    ss = st.session_state
+    runner_key, configs_key, reason_key = ns + "runner", ns + "configs", ns + "reset_reason"
+    runner: Runner | None = ss.get(runner_key)
+    new_configs = (settings.a, settings.b)
+    if runner is None or not runner.alive:
+        after_reset = ss.pop(ns + "after_reset", False)
+        ended = None if runner is None else runner.snapshot()
+        runner, snapshot = _new_runner(settings, play=ended is None and not after_reset, ns=ns, options=options)
+        ss[runner_key] = runner
+        if ended is None:
+            ss[reason_key] = None
+        elif ended["state"] == "error":
+            ss[reason_key] = restarted_after(ended["message"])
+        else:  # the session lease stopped it: the tab had disconnected
+            ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
+    else:
+        reason = _reset_reason(ss[configs_key], new_configs)
+        if ss.get(ns + "options", options) != options:
+            reason = ", ".join(filter(None, [reason, _describe_options(ss[ns + "options"], options)]))
+        if reason:
+            was_playing = runner.snapshot()["state"] in ACTIVE
+            runner.close(timeout=0)
+            runner, snapshot = _new_runner(settings, play=was_playing, ns=ns, options=options)
+            ss[runner_key] = runner
+            ss[reason_key] = f"New run: {reason}."
+        else:
+            old_a, old_b = ss[configs_key]
+            snapshot = before = runner.snapshot()
+            sent = _send_live_changes(runner, old_a, settings.a, 0)
+            if settings.b is not None and old_b is not None:
+                sent |= _send_live_changes(runner, old_b, settings.b, 1)
+            if before["epochs_per_second"] != settings.epochs_per_second:
+                runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
+                sent = True
+            if sent:
+                snapshot = _wait_until_applied(runner, before, [cfg for cfg in new_configs if cfg is not None],
+                                               settings.epochs_per_second)
+    ss[configs_key] = new_configs
+    ss[ns + "options"] = options
+    return runner, snapshot
+
+
+def restarted_after(message: str) -> str:
+    """Why a page started a new run by itself: the last one ended with an error saying ``message``."""
+    text = message.strip()
+    text = text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+    return f"The previous run ended with an error. {text} This is a new one."
+
+
+def _describe_options(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {old.get(name)} → {new.get(name)}"
+                     for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name))
+
+
+def _live_values(cfg: RunConfig) -> tuple:
+    """What a live change sets: the drop probabilities, learning rate, weight decay and max epochs."""
+    return cfg.model.p_input, tuple(cfg.model.p_hidden), cfg.train.lr, cfg.train.weight_decay, cfg.train.max_epochs
+
+
+def _wait_until_applied(runner: Runner, before: PairSnapshot, wanted: list[RunConfig],
+                        epochs_per_second: float | None) -> PairSnapshot:
+    """Draw only once the trainers hold the new values and, while playing, have trained a step
+    after each change they recorded: otherwise this run would still show the old settings."""
+    playing = before["state"] == "playing"
+    n_events = [len(run["events"]) for run in before["runs"]]
+
+    def applied(snapshot: PairSnapshot) -> bool:
+        runs = snapshot["runs"]
+        if snapshot["epochs_per_second"] != epochs_per_second:
+            return False
+        if not all(_live_values(run["config"]) == _live_values(cfg) for run, cfg in zip(runs, wanted)):
+            return False
+        return not playing or all(
+            len(run["events"]) == n or run["step"] > run["events"][-1]["step"] for run, n in zip(runs, n_events)
+        )
+
+    return runner.wait_for(applied, FIRST_POINT_WAIT)
+
+
+def reset_run(ns: str) -> None:
+    """Button callback: forget the run; the next script run builds a fresh one, paused at epoch 0."""
+    runner = st.session_state.pop(ns + "runner", None)
+    if runner is not None:
+        runner.close(timeout=0)
+    st.session_state[ns + "after_reset"] = True
+
+
+def command(name: str, ns: str) -> None:
+    """Button callback: send a command and wait briefly so the rerun already shows its effect."""
+    runner: Runner | None = st.session_state.get(ns + "runner")
+    if runner is None:
+        return
+    before = runner.snapshot()
+    runner.send(name)
+    if st.session_state.get(ns + "reset_reason") == router.PAUSED_ELSEWHERE:
+        st.session_state[ns + "reset_reason"] = None  # the learner is back at the controls
+    if name == "step" and before["state"] in ("ready", "paused", *ACTIVE):
+        step = before["runs"][0]["step"]
+        runner.wait_for(lambda s: s["runs"][0]["step"] > step, 0.5)  # the step itself, not just the pause
+    else:
+        runner.wait_for(lambda s: s["version"] > before["version"], 0.3)
+
+
+STATE_TEXT = {
+    "ready": "Ready: press Play.",
+    "playing": "Training…",
+    "queued": "Queued",
+    "paused": "Paused.",
+    "finished": "Finished",
+    "diverged": "Diverged",
+    "error": "Stopped by an error",
+    "stopped": "Stopped.",
+}
+
+
+def status_text(snapshot: dict[str, Any]) -> str:
+    """The run's state in a few words, for a progress line (a queued run's message is a notice of its own)."""
+    state, message = snapshot["state"], snapshot["message"]
+    text = STATE_TEXT.get(state, state)
+    if not message or state == "queued":
+        return text
+    return f"{text} {message}" if text.endswith(".") else f"{text}: {message}"
+
+
+def state_notice(snapshot: dict[str, Any]) -> None:
+    """What the learner must know about a run that is not simply training: why it stopped, or that it waits."""
+    state, message = snapshot["state"], snapshot["message"]
+    if state == "diverged":
+        st.warning(f"⚠️ {message} Press **Reset** to start again.")
+    elif state == "error":
+        st.error(f"{message} Press **Reset** to start again.")
+    elif state == "queued":
+        st.info(message, icon="⏳")
+
+
+REDRAWS = RedrawBudget(server_settings().redraws)
+VIEW_ID = "live_view.id"
+
+
+def live_view(runner: Runner, snapshot: Snapshot, draw_snapshot: Callable[[Any], None],
+              tick: float = TICK_SECONDS) -> None:
+    """Redraw from the runner's snapshot every ``tick`` s while it plays (slower when the class
+    together asks for more redraws than the app process can draw: ``core.live.redraw``); once when it
+    does not."""
+    playing = snapshot["state"] in ACTIVE
+    first = [snapshot]  # the page run's own snapshot: drawn at once, without asking the runner again
+    view = st.session_state.setdefault(VIEW_ID, uuid.uuid4().hex) + getattr(draw_snapshot, "__qualname__", "")
+    every = REDRAWS.interval(view, tick) if playing else None
+    if not playing:
+        REDRAWS.forget(view)
+
+    @st.fragment(run_every=every)
+    def _view() -> None:
+        latest = first.pop() if first else runner.snapshot()  # a redraw of the fragment alone: ask
+        draw_snapshot(latest)
+        if playing and latest["state"] not in ACTIVE:
+            st.rerun()  # the run ended on its own: redraw the whole page once, and stop ticking
+        if playing and not 0.8 < REDRAWS.interval(view, tick) / every < 1.25:
+            st.rerun()  # the class grew or shrank: the whole page sets the new interval
+
+    _view()
+
+
+def buttons(snapshot: Snapshot, *, ns: str) -> None:
+    """Play/pause, single step and reset, plus why the current run started (if it was reset)."""
+    state = snapshot["state"]
+    playing = state in ACTIVE
+    ended = state in ("finished", "diverged", "error")
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
+    c1.button("⏸ Pause" if playing else "▶ Play", key=ns + "play.button", on_click=command,
+              args=("pause" if playing else "play", ns), disabled=ended, use_container_width=True,
+              help="Start or pause training. Controls can be changed while it runs.")
+    c2.button("⏭ Step", key=ns + "step.button", on_click=command, args=("step", ns), disabled=ended,
+              use_container_width=True, help="Pause, then train exactly one minibatch step.")
+    c3.button("↺ Reset", key=ns + "reset.button", on_click=reset_run, args=(ns,), use_container_width=True,
+              help="Back to epoch 0: the same seed gives the same data and initial weights.")
+    reason = st.session_state.get(ns + "reset_reason")
+    if reason:
+        c4.info(reason, icon="🔄")

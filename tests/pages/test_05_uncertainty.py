@@ -1,0 +1,74 @@
+"""Lesson 5's page, headless: the regression trains and follows p and T, points can be added, the
+classification maps and probe come from T passes, Fig. 11 and the reliability diagram appear once
+the run stops, and the digit network trains in the background and moves a digit."""
+import time
+
+from core.ui.labs.uncertainty import CLS, CLS_RUNNER, DIGIT_JOB, NS, REG, REG_RUNNER
+from tests.pages.conftest import charts
+
+PAGE = "pages/05_uncertainty.py"
+
+
+def titles(at) -> list[str]:
+    return [c["layout"].get("title", {}).get("text", "") for c in charts(at)]
+
+
+def test_regression_follows_p_and_t_and_takes_new_points(open_page):
+    at = open_page(PAGE)
+    assert not at.exception and not at.error
+    runner = at.session_state[REG_RUNNER]
+    snap = runner.wait_for(lambda s: s["step"] >= 50, timeout=60)
+    assert snap["state"] == "playing" and snap["n_passes"] == 50 and len(snap["bands"]["passes"]) == 50
+    at.slider(key=REG + "T").set_value(120).run()
+    at.slider(key=REG + "p").set_value(0.4).run()
+    snap = runner.wait_for(lambda s: s["n_passes"] == 120 and float(s["config"]["p"]) == 0.4, timeout=30)
+    assert len(snap["bands"]["passes"]) == 120 and at.session_state[REG_RUNNER] is runner  # the same run
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Far from the data (|x| ≥ 5)"]) > float(metrics["Band (std) inside the data"])
+    assert any("τ = 1² · 0.6 / (2 · 40 · 0.00025)" in m.value for m in at.markdown)
+    at.button(key=REG + "add3.button").click().run()
+    snap = runner.wait_for(lambda s: s["data"]["added"] == 3, timeout=30)
+    assert snap["data"]["n"] == 43 and not at.exception
+    at.button(key=REG + "add3.button").click().run()  # a second click adds again: each click counts once
+    assert runner.wait_for(lambda s: s["data"]["added"] == 6, timeout=30)["data"]["n"] == 46
+    at.radio(key=REG + "activation").set_value("tanh").run()  # a new run
+    assert at.session_state[REG_RUNNER] is not runner and not at.exception
+    assert at.session_state[REG_RUNNER].snapshot()["config"]["activation"] == "tanh"
+
+
+def test_classification_maps_probe_and_calibration(open_page):
+    at = open_page(PAGE, raw_state={CLS + "T": 20})
+    shown = titles(at)
+    for title in ("Mean P(blue) over the passes", "Predictive entropy (total)", "Mutual information (epistemic)",
+                  "The 20 passes' P(blue) at the probe"):
+        assert title in shown, title
+    assert any(i.value.startswith("These are computed on the validation set when the run is paused")
+               for i in at.info)
+    runner = at.session_state[CLS_RUNNER]
+    runner.send("pause")
+    runner.wait_for(lambda s: s["state"] == "paused", timeout=5)
+    at.run()
+    assert not at.exception
+    shown = titles(at)
+    assert "MC averaging against weight scaling, as T grows" in shown
+    assert "Reliability diagram (validation set)" in shown
+    text = " ".join(m.value for m in at.markdown)
+    assert "weight scaling gives accuracy" in text and "ECE:" in text
+    at.slider(key=CLS + "probe_x").set_value(-1.6).run()
+    assert any("At the probe (-1.60, 1.50)" in m.value for m in at.markdown)
+
+
+def test_a_digit_leaves_the_data(open_page):
+    at = open_page(PAGE)
+    next(b for b in at.button if b.label.startswith("▶ Train the digit network")).click().run()
+    job = at.session_state[DIGIT_JOB]
+    deadline = time.monotonic() + 60
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception and "Uncertainty as the digit leaves the data" in titles(at)
+    path = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Uncertainty as the digit leaves the data")
+    assert path["data"][0]["x"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    at.selectbox(key=NS + "digits.path").set_value("rotate").run()
+    path = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Uncertainty as the digit leaves the data")
+    assert path["data"][0]["x"][-1] == 90.0 and not at.exception
