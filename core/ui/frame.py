@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from core.engine.runtime import one_thread
 from core.labs.kinds import JOBS, KINDS
@@ -43,11 +45,15 @@ def run_router() -> None:
         for lesson in all_lessons()
     ]
     page = st.navigation({"Dropout Lab": [home], "Lessons and labs": lesson_pages})
-    _keep_widget_values()
     _pause_elsewhere(page.url_path)
     _run.active, _run.page = True, page.url_path
     try:
         page.run()
+    except StopException:  # st.stop(): the run is over, as after its last line
+        _keep_widget_values()
+        raise
+    else:
+        _keep_widget_values()
     finally:
         _run.active = False
 
@@ -98,11 +104,18 @@ CHART_SUFFIX = ".chart"
 
 def _keep_widget_values() -> None:
     """Streamlit forgets the value of every widget that a run does not draw, so a learner who
-    opened Home and came back would find the Playground reset. Re-assigning each value at the
-    start of every run keeps it."""
+    opened Home and came back would find the Playground reset. At the end of each run, each value
+    of a widget that this run did not draw is assigned to its key again, which keeps it.
+
+    The widgets this run drew are left alone (Streamlit refuses the assignment): an assigned value
+    is sent back to the browser as the widget's value, and a run that started before the learner's
+    latest key press would then put a slider back a step."""
     for key in list(st.session_state):
         if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith((BUTTON_SUFFIX, CHART_SUFFIX)):
-            st.session_state[key] = st.session_state[key]
+            try:
+                st.session_state[key] = st.session_state[key]
+            except StreamlitAPIException:  # drawn in this run: its value is kept anyway
+                continue
 
 
 def ensure_routed() -> None:
