@@ -22,6 +22,12 @@ Measured, per design (``DROPOUT_LAB_TRAINERS=threads|processes``) and class size
   (OS thread name ``dropout-trainer`` anywhere in the server's process tree), right after
   closing and after up to 15 s.
 
+``--sweepers K`` makes K of each class's sessions students of lesson 3 instead: each opens the page
+with a link to a Hinton-style experiment (3 seeds) at a noise level nobody asked for yet, presses
+Run, waits for the verdict and starts again, so the server trains a sweep for each press while the
+rest of the class plays (reported: sweeps finished in the window and their median Run-to-verdict
+time; slider latencies are the Playground students').
+
 Targets, on 2 cores with 30 sessions: p90 slider-to-chart <= 1.5 s, >= 3 epochs/s per
 student, no errors, no leaked trainers.
 
@@ -88,8 +94,11 @@ MAX_EPOCHS = 100_000
 P_CHOICES = tuple(round(0.05 * i, 2) for i in range(19))  # 0.0 .. 0.9
 MAP_A = b"Decision map, A: p="
 CLASS_FULL = b"The class is full"
+SWEEP_PAGE = "overfitting"
+RUN_LABEL = "▶ Run: "
+SWEEP_TIMEOUT = 300.0
 EPOCH_RE = re.compile(r"Epoch ([0-9.]+) of ([0-9]+)")
-TRAINER_COMM = "dropout-trainer"  # core.threaded.OS_THREAD_NAME
+TRAINER_COMM = "dropout-trainer"  # core.live.runner.OS_THREAD_NAME
 SERVER_START_TIMEOUT = 60.0
 SERVER_STOP_TIMEOUT = 10.0
 LEAK_WAIT = 15.0
@@ -141,12 +150,15 @@ class Settings:
 
 
 class Student:
+    page, query = PAGE, ""
+
     def __init__(self, index: int, base_url: str, rng: random.Random, settings: Settings, window: Window):
         self.index, self.base_url, self.rng = index, base_url.rstrip("/"), rng
         self.settings, self.window = settings, window
         self.ws: ClientConnection | None = None
-        self.context = ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US",
-                                   url=f"{self.base_url}/{PAGE}", is_embedded=False, color_scheme="light")
+        url = f"{self.base_url}/{self.page}" + (f"?{self.query}" if self.query else "")
+        self.context = ContextInfo(timezone="UTC", timezone_offset=0, locale="en-US", url=url, is_embedded=False,
+                                   color_scheme="light")
         self.page_hash = ""
         self.widget_ids: dict[str, str] = {}  # label -> widget id
         self.widget_states: dict[str, WidgetState] = {}  # what this student has set
@@ -255,7 +267,8 @@ class Student:
         if self.page_hash:
             state.page_script_hash = self.page_hash
         else:  # first load: the frontend names the page by its url path
-            state.page_name = PAGE
+            state.page_name = self.page
+        state.query_string = self.query
         if fragment_id:
             state.fragment_id = fragment_id
             state.is_auto_rerun = True
@@ -410,6 +423,98 @@ class Student:
                 continue
             if self.run_count - entry.run_count > self.max_cached_age:
                 del self.cache[key]
+
+
+class SweepSession(Student):
+    """One visit of a sweeping student to lesson 3: opens the page with a link, presses Run, waits
+    for the verdict."""
+
+    page = SWEEP_PAGE
+
+    def __init__(self, query: str, *args: Any) -> None:
+        self.query = query
+        super().__init__(*args)
+        self.run_button = asyncio.Event()
+        self.run_id: str | None = None
+        self.verdict = asyncio.Event()
+
+    def _on_element(self, element: Element, data: bytes) -> Digest | None:
+        kind = element.WhichOneof("type")
+        if kind == "button" and element.button.label.startswith(RUN_LABEL):
+            self.run_id = element.button.id
+            self.run_button.set()
+        if kind == "alert" and element.alert.body.startswith("**Verdict"):
+            self.verdict.set()
+            return None
+        return super()._on_element(element, data)
+
+    async def sweep(self) -> float | None:
+        """Seconds from pressing Run to the verdict, or None (the reason in ``errors``)."""
+        ws_url = re.sub(r"^http", "ws", self.base_url) + "/_stcore/stream"
+        try:
+            self.ws = await connect(ws_url, subprotocols=["streamlit"], compression=None, max_size=None,
+                                    ping_interval=None, open_timeout=self.settings.load_timeout, close_timeout=5)
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.errors[f"connect: {exc!r}"] += 1
+            return None
+        self.reader = asyncio.create_task(self._receive())
+        try:
+            await self._send_rerun()
+            if not await self._wait(self.run_button, self.settings.load_timeout):
+                self.errors["no Run button on lesson 3"] += 1
+                return None
+            t0 = time.monotonic()
+            self.widget_states[self.run_id] = WidgetState(id=self.run_id, trigger_value=True)
+            await self._send_rerun()
+            del self.widget_states[self.run_id]  # a trigger is sent once, as the browser does
+            if not await self._wait(self.verdict, SWEEP_TIMEOUT):
+                self.errors[f"no verdict within {SWEEP_TIMEOUT:.0f} s"] += 1
+                return None
+            return time.monotonic() - t0
+        finally:
+            await self.close()
+
+
+class Sweeper:
+    """A student who runs lesson 3's sweeps one after another while the class plays, each on a noise
+    level no one asked for before (so each trains: no shared run, no cached result)."""
+
+    def __init__(self, index: int, base_url: str, rng: random.Random, settings: Settings, window: Window):
+        self.index, self.base_url, self.rng, self.settings, self.window = index, base_url, rng, settings, window
+        self.loaded = asyncio.Event()
+        self.sweeps: list[dict[str, float]] = []  # {"sent": t, "seconds": s} inside the window
+        self.errors: Counter[str] = Counter()
+        self.moving = True
+        self.current: SweepSession | None = None
+
+    async def attend(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.loaded.set()
+        while self.moving:
+            noise = round(self.rng.uniform(0.2, 0.9), 4)
+            self.current = SweepSession(f"experiment=hinton&seeds=3&noise={noise}", self.index, self.base_url,
+                                        self.rng, self.settings, self.window)
+            sent = time.monotonic()
+            seconds = await self.current.sweep()
+            self.errors.update(self.current.errors)
+            if self.settings.verbose:
+                print(f"  [w{self.index:02d}] sweep at noise {noise}: "
+                      f"{'verdict after %.1f s' % seconds if seconds is not None else dict(self.current.errors)}",
+                      flush=True)
+            if seconds is not None and self.window.contains(sent):
+                self.sweeps.append({"sent": sent, "seconds": seconds})
+
+    @property
+    def awaiting_move(self) -> bool:
+        return False
+
+    def stop_moving(self) -> None:
+        self.moving = False
+
+    async def close(self) -> None:
+        self.moving = False
+        if self.current is not None:
+            await self.current.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -604,6 +709,7 @@ class ClassResult:
     sessions: int
     summary: dict[str, Any] = field(default_factory=dict)
     students: list[dict[str, Any]] = field(default_factory=list)
+    sweepers: list[dict[str, Any]] = field(default_factory=list)
     server_samples: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -625,7 +731,9 @@ async def run_class(design: str, urls: list[str], roots: list[int], n: int, args
     for url in urls:
         await probe(url, settings, roots)
     window = Window()
-    students = [Student(i, urls[i % len(urls)], random.Random(f"{args.seed}-{i}"), settings, window) for i in range(n)]
+    sweeping = set(range(0, n, n // args.sweepers)[: args.sweepers]) if args.sweepers else set()
+    students = [(Sweeper if i in sweeping else Student)(i, urls[i % len(urls)], random.Random(f"{args.seed}-{i}"),
+                                                         settings, window) for i in range(n)]
     lessons = [asyncio.create_task(s.attend(i * args.arrival / n)) for i, s in enumerate(students)]
     loading = [asyncio.create_task(s.loaded.wait()) for s in students]
     await asyncio.wait(loading, timeout=args.arrival + args.load_timeout)
@@ -666,9 +774,15 @@ async def run_class(design: str, urls: list[str], roots: list[int], n: int, args
         leaked_later = trainer_threads(roots)
 
     result = ClassResult(design, len(urls), n, server_samples=sampler.samples)
-    result.students = [_student_record(s, window) for s in students]
+    result.students = [_student_record(s, window) for s in students if not isinstance(s, Sweeper)]
+    result.sweepers = [{"index": s.index, "sweeps": s.sweeps, "errors": dict(s.errors)}
+                       for s in students if isinstance(s, Sweeper)]
     result.summary = _summarize(result.students, sampler.samples, server_cpu, gen_cpu, machine_cpu, leaked_now,
                                 leaked_later, args.timeout)
+    sweeps = [x["seconds"] for w in result.sweepers for x in w["sweeps"]]
+    result.summary.update(sweepers=len(result.sweepers), sweeps_done=len(sweeps),
+                          sweep_s_median=_percentile(sweeps, 0.5),
+                          errors=result.summary["errors"] + sum(sum(w["errors"].values()) for w in result.sweepers))
     return result
 
 
@@ -747,10 +861,11 @@ def _summarize(students: list[dict[str, Any]], samples: list[dict[str, float]], 
 COLUMNS = [
     ("design", 9), ("apps", 4), ("N", 4), ("lat med", 7), ("p90", 6), ("max", 6), ("shown/miss", 10),
     ("ep/s med", 8), ("ep/s min", 8), ("srv CPU%", 8), ("RSS MB", 7), ("gen CPU%", 8), ("other%", 6),
-    ("errors", 6), ("queued", 6), ("leaked", 7),
+    ("errors", 6), ("queued", 6), ("leaked", 7), ("sweeps", 6), ("sweep s", 7),
 ]
 LEGEND = ("lat: slider-to-chart s over the moves shown; ep/s: epochs/s per student; CPU in % of one core;\n"
-          "RSS: peak sum; gen: this script; other: the rest of the machine; leaked: trainers at close>after 15 s")
+          "RSS: peak sum; gen: this script; other: the rest of the machine; leaked: trainers at close>after 15 s;\n"
+          "sweeps: lesson 3 runs the --sweepers finished in the window, sweep s: their median Run-to-verdict time")
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -768,7 +883,8 @@ def table(results: list[ClassResult]) -> str:
             _fmt(s["latency_max_s"]), f"{s['moves_shown']}/{s['moves_missed']}", _fmt(s["epochs_per_s_median"], 1),
             _fmt(s["epochs_per_s_min"], 1), _fmt(s["server_cpu_pct"], 0), _fmt(s["server_rss_mb_peak"], 0),
             _fmt(s["loadgen_cpu_pct"], 0), _fmt(s["other_cpu_pct"], 0), str(s["errors"]),
-            str(s["queued_sessions"]), leaked,
+            str(s["queued_sessions"]), leaked, f"{s['sweeps_done']}" if s["sweepers"] else "-",
+            _fmt(s["sweep_s_median"], 1),
         ]
         lines.append("  ".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, COLUMNS)))
     return "\n".join(lines)
@@ -784,6 +900,8 @@ def _csv(kind: type) -> Any:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--sessions", type=_csv(int), default=[10, 30], help="class sizes, comma-separated")
+    p.add_argument("--sweepers", type=int, default=0,
+                   help="of each class, how many run lesson 3 sweeps one after another instead of the Playground")
     p.add_argument("--designs", type=_csv(str), default=["threads"], help="threads and/or processes")
     p.add_argument("--duration", type=float, default=60.0, help="measured window, s")
     p.add_argument("--warmup", type=float, default=10.0, help="s after every session loaded, before measuring")

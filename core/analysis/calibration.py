@@ -134,6 +134,41 @@ def expected_calibration_error(probs: Any, y: Any, bins: int = 10) -> float:
     return reliability(probs, y, bins).ece
 
 
+# -- all of it, as one job --------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class CalibrationRequest:
+    """Figure 11 and the reliability of ``T`` passes on (X, y), for a job in a worker process."""
+
+    model: FrozenMLP
+    X: np.ndarray
+    y: np.ndarray
+    T: int
+    Ts: tuple[int, ...] = FIG11_TS
+    repeats: int = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    averaging: MCAveraging
+    deterministic: Reliability  # dropout off (weight scaling)
+    mc: Reliability  # the mean of T passes
+    cancelled: bool = False  # a job's result says whether it was stopped; this one is short
+
+
+def calibrate(request: CalibrationRequest) -> Calibration:
+    """``mc_vs_weight_scaling`` and both reliability diagrams, in one call."""
+    averaging = mc_vs_weight_scaling(request.model, request.X, request.y, request.Ts, repeats=request.repeats)
+    pred = mc_predict(request.model, request.X, request.T)
+    return Calibration(averaging, reliability(pred.deterministic, request.y), reliability(pred.mean, request.y))
+
+
+def calibration_work(request: CalibrationRequest) -> float:
+    """Estimated multiply-adds: every pass over every input through the network's weights."""
+    passes = request.repeats * max(request.Ts) + request.T
+    weights = sum(int(w.numel()) for w, _ in request.model.linears)
+    return float(passes * len(request.X) * weights)
+
+
 # -- one input, closely -------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class PointProbe:

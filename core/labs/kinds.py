@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.analysis.calibration import calibrate, calibration_work
 from core.labs.coadaptation.features import train_features
 from core.labs.overfitting.experiments import experiment_work, run_experiment
 from core.labs.uncertainty.regression_runner import LiveRegression
@@ -46,4 +47,6 @@ JOBS: dict[str, JobKind] = {
     "features": JobKind(from_fraction(train_features), lambda key, s: 2 * s.work()),  # lesson 4: two digit nets
     "digits": JobKind(from_fraction(_train_digits), lambda key, s: s.work()),  # lesson 5: the digit that walks away
     "digit_path": JobKind(_digit_path, _digit_path_work),  # lesson 5: one digit moved, T passes per frame
+    "calibration": JobKind(lambda key, request, progress, cancelled: calibrate(request),
+                           lambda key, request: calibration_work(request)),  # lesson 5: Fig. 11, reliability
 }

@@ -109,6 +109,11 @@ def _kind(name: str) -> Kind:
 
 WORKER_NICE = 10
 """How much lower the workers' CPU priority is than the app's (Linux nice levels)."""
+JOB_WORKER_NICE = 15
+"""Background jobs run in a worker process of their own, lower still: a sweep holding its process's
+interpreter lock then stalls no live run, and the class's charts come before a long run's end."""
+JOB_WORKER_INDEX = 1000
+"""The job worker's index (the trainer workers count from 0)."""
 START_TIMEOUT = 120.0
 """Seconds to wait for a worker to build a runner: a fresh worker first imports torch."""
 UNWATCHED_PAUSE = 30.0
@@ -121,8 +126,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class Worker:
     """One worker process and the link to it; ``dead`` says why it stopped (None while it lives)."""
 
-    def __init__(self, index: int, pool: "WorkerPool"):
-        self.index = index
+    def __init__(self, index: int, pool: "WorkerPool", nice: int = 0):
+        self.index, self.nice = index, nice or WORKER_NICE
         self.runners: set[int] = set()
         self.jobs: set[int] = set()
         self.dead: str | None = None
@@ -131,7 +136,7 @@ class Worker:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         cap = pool.admission.cap or 0
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.worker", str(theirs.fileno()), str(cap), str(WORKER_NICE)],
+            [sys.executable, "-m", "core.worker", str(theirs.fileno()), str(cap), str(self.nice)],
             pass_fds=(theirs.fileno(),), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
         )
         theirs.close()
@@ -190,6 +195,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._rids = itertools.count(1)
         self._jobs: dict[int, RemoteJob] = {}
+        self._job_worker: Worker | None = None
         self._shut = False
         self._workers = [Worker(i, self) for i in range(workers)]
 
@@ -211,11 +217,13 @@ class WorkerPool:
         return RemoteRunner(self, worker, rid, commands, first)
 
     def start_job(self, name: str, key: str, settings: Any, on_end: Callable[[], None]) -> RemoteJob:
-        """Job ``name`` in the least busy worker; ``on_end`` is called once when it ends or is let go."""
+        """Job ``name`` in the job worker; ``on_end`` is called once when it ends or is let go."""
         with self._lock:
             if self._shut:
                 raise RuntimeError("the worker pool has shut down")
-            worker = min((w for w in self._workers if w.dead is None), key=lambda w: len(w.runners) + len(w.jobs))
+            if self._job_worker is None:  # started with the first job: a server nobody runs a job on pays nothing
+                self._job_worker = Worker(JOB_WORKER_INDEX, self, nice=JOB_WORKER_NICE)
+            worker = self._job_worker
             jid = next(self._rids)
             worker.jobs.add(jid)
         job = RemoteJob(self, worker, jid, key, settings, on_end)
@@ -249,13 +257,14 @@ class WorkerPool:
         return counts
 
     def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers]
+        """The trainer workers' process ids, then the job worker's if one has started."""
+        return [w.process.pid for w in self._workers] + ([self._job_worker.process.pid] if self._job_worker else [])
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every worker (their runners with them) and wait for them to exit."""
         with self._lock:
             self._shut = True
-            workers = list(self._workers)
+            workers = list(self._workers) + ([self._job_worker] if self._job_worker is not None else [])
         for worker in workers:
             worker.stop()
         deadline = time.monotonic() + timeout
@@ -276,12 +285,18 @@ class WorkerPool:
         for job in [j for j in list(self._jobs.values()) if j._worker is worker]:
             job.snapshot()  # says the worker died, and gives the job's place under the job cap back
         with self._lock:
-            if self._shut or worker not in self._workers:
+            if self._shut:
+                return
+            if worker is self._job_worker:
+                self._job_worker = None  # the next job starts a new one
+            elif worker in self._workers:
+                self._workers[self._workers.index(worker)] = Worker(worker.index, self)
+            else:
                 return
             self.restarts += 1
-            self._workers[self._workers.index(worker)] = Worker(worker.index, self)
-        print(f"dropout-lab: worker {worker.index} (pid {worker.process.pid}) stopped: {worker.dead}; "
-              "started a new one", file=sys.stderr, flush=True)
+        then = "the next background run starts a new one" if worker.index == JOB_WORKER_INDEX else "started a new one"
+        print(f"dropout-lab: worker {worker.index} (pid {worker.process.pid}) stopped: {worker.dead}; {then}",
+              file=sys.stderr, flush=True)
 
 
 # -- the one entry point -----------------------------------------------------------------------

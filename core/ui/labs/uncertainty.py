@@ -4,9 +4,9 @@
 The runners do the work, in the worker processes: ``core.labs.uncertainty.regression_runner`` trains
 the regression and samples its bands; ``core.live.pair.LiveRunner`` trains the classifier and samples
 its MC maps and probe (``set_mc``); background jobs train the digit network and move a digit
-(``core.labs.uncertainty.shift``). Fig. 11 and the reliability diagram are still sampled here, from
-the copy of the weights the runner publishes, once the run is paused. This module turns widgets into
-commands and snapshots into figures.
+(``core.labs.uncertainty.shift``) and, once the run is paused, sample Fig. 11 and the reliability
+diagram (``core.analysis.calibration``) from the copy of the weights the runner publishes. This
+module turns widgets into commands and snapshots into figures.
 """
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core.analysis.calibration import mc_vs_weight_scaling, reliability
-from core.analysis.mc import MCMapCache
+from core.analysis.calibration import CalibrationRequest
 from core.engine.config import PLANE_DATASETS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine.datasets import EXTENT
 from core.labs.uncertainty import figures as vu
@@ -288,15 +287,6 @@ def classification_runner() -> tuple[Runner, PairSnapshot]:
     return runner, snapshot
 
 
-def _maps_cache(name: str) -> MCMapCache:
-    """This session's cache of MC passes for ``name`` (the validation set, for calibration): a
-    larger T only adds passes. The maps over the plane are computed by the runner, in the worker."""
-    key = f"{CLS}cache.{name}"
-    if key not in st.session_state:
-        st.session_state[key] = MCMapCache()
-    return st.session_state[key]
-
-
 def draw_classification(snapshot: dict[str, Any]) -> None:
     run = snapshot["runs"][0]
     st.caption(f"Epoch {run['epoch']:.1f} of {run['config'].train.max_epochs} · {live.status_text(snapshot)} · "
@@ -344,14 +334,16 @@ def calibration(snapshot: PairSnapshot) -> None:
     T = int(st.session_state[CLS + "T"])
     key = (frozen.fingerprint, T)
     held = st.session_state.get(CLS + "calibration")
-    if held is None or held[0] != key:
+    if held is None or held[0] != key:  # sampled in a worker, once per weights and T
         X, y = snapshot["data"]["X_val"], snapshot["data"]["y_val"]
-        with st.spinner("Sampling the validation set…"):
-            avg = mc_vs_weight_scaling(frozen, X, y, FIG11_T, repeats=FIG11_REPEATS)
-            pred = _maps_cache("val").predict(frozen, X, T, version=frozen.fingerprint)
-        held = (key, avg, reliability(pred.deterministic, y), reliability(pred.mean, y))
-        st.session_state[CLS + "calibration"] = held
-    _, avg, rel_det, rel_mc = held
+        result = run_now("calibration", "calibration",
+                         CalibrationRequest(frozen, X, y, T, tuple(FIG11_T), FIG11_REPEATS),
+                         what="Sampling the validation set…")
+        if result is None:
+            return
+        held = st.session_state[CLS + "calibration"] = (key, result)
+    calibrated = held[1]
+    avg, rel_det, rel_mc = calibrated.averaging, calibrated.deterministic, calibrated.mc
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(vu.mc_vs_weight_scaling(avg), key=CLS + "fig11", config={"displayModeBar": False})
     c2.plotly_chart(vu.reliability_diagram([("dropout off", rel_det), (f"MC, T = {T}", rel_mc)]),

@@ -370,3 +370,18 @@ def test_mc_mode_model_gives_the_same_passes():
     train_mode(model)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, mc_predict(model, X, 10).probs)
+
+
+def test_calibrate_is_fig11_and_both_reliability_diagrams_in_one_job(trained):
+    """What lesson 5 asks a worker for once a run is paused: the same numbers as the three calls."""
+    from core.analysis.calibration import CalibrationRequest, calibrate, calibration_work  # noqa: PLC0415
+
+    X, y = trained.X_val.numpy(), trained.y_val.numpy()
+    frozen = freeze(trained.model)
+    got = calibrate(CalibrationRequest(frozen, X, y, 20, (1, 5, 20), repeats=3))
+    avg = mc_vs_weight_scaling(frozen, X, y, (1, 5, 20), repeats=3)
+    pred = mc_predict(frozen, X, 20)
+    np.testing.assert_array_equal(got.averaging.loss, avg.loss)
+    assert got.deterministic.ece == reliability(pred.deterministic, y).ece and got.mc.ece == reliability(pred.mean, y).ece
+    weights = 2 * 128 + 128 * 128 + 128 * 2
+    assert calibration_work(CalibrationRequest(frozen, X, y, 20, (1, 5, 20), repeats=3)) == (3 * 20 + 20) * len(X) * weights

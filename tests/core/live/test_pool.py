@@ -251,7 +251,10 @@ def test_ten_background_jobs_run_in_the_workers_at_most_the_cap_at_once(pool):
     assert [snap["state"] for snap in snaps] == ["done"] * 10, [snap.get("error") for snap in snaps]
     assert most == 2 and admission.counts() == (0, 0)
     assert sorted(snap["result"].settings.noise for snap in snaps) == sorted(0.1 * (1 + i) for i in range(10))
-    assert sum(len(w.jobs) for w in pool._workers) == 0, "every finished job was let go in its worker"
+    assert not pool._job_worker.jobs, "every finished job was let go in its worker"
+    assert pool._job_worker not in pool._workers and pool._job_worker.nice > pool._workers[0].nice, \
+        "jobs run in a process of their own, below the live runs"
+    assert all(not w.jobs for w in pool._workers)
 
 
 def test_a_killed_worker_is_reported_not_waited_on(pool, runners):
