@@ -122,6 +122,8 @@ class RemoteJob:
     def snapshot(self) -> dict[str, Any]:
         if self._final is not None:
             return self._final
+        if self._closed:  # let go of before it ended: the worker has forgotten it
+            return job_snapshot("cancelled")
         if self._worker.dead is not None:
             return self._end(job_snapshot("error", error=JOB_WORKER_DIED.format(reason=self._worker.dead)))
         try:

@@ -95,6 +95,8 @@ class JobPanel:
             self.start(key, settings if read is None else read())
         except ValueError as exc:  # settings that make no run, or a run over the server's budget
             st.session_state[self._notice_key] = ("info", f"Not started: {exc}")
+        except (RuntimeError, OSError) as exc:  # no worker could be started (out of memory, shutting down)
+            st.session_state[self._notice_key] = ("error", f"Not started: the server could not run it ({exc}).")
 
     def _collect(self, key: str, settings: Any, changed: str, current: Callable[[str], Any] | None) -> None:
         """Move a finished run's result into the cache, and its cancellation or error into a notice."""
@@ -154,6 +156,9 @@ def run_now(job: str, key: str, settings: Any, *, what: str, timeout: float = 60
         running = start_job(job, key, settings, capped=False)  # short: never behind the long runs
     except ValueError as exc:
         st.error(f"Not started: {exc}")
+        return None
+    except (RuntimeError, OSError) as exc:
+        st.error(f"Not started: the server could not run it ({exc}).")
         return None
     try:
         with st.spinner(what):
