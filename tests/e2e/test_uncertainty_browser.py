@@ -6,19 +6,46 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import click_until
 
 pytestmark = pytest.mark.e2e
 
-FIRST_LOAD_TIMEOUT_MS = 90_000  # a fresh server imports torch first
+FIRST_LOAD_TIMEOUT_MS = 90_000
+
 PASS_LINES = """(n) => {
     const plot = [...document.querySelectorAll('.js-plotly-plot')]
         .find(p => (p.layout?.title?.text || '').includes('the plot'));
     const lines = plot && plot.data.find(t => (t.name || '').endsWith(' passes'));
     return lines && lines.name === `${n} passes` && lines.x.filter(v => v === null).length === n;
 }"""
+
+
+class PlotClick:
+    """A click at a fraction of a plot's size, for ``click_until``, as a person clicks: the plot is
+    measured just before, and the click is made only if that point is on the plot then (a redraw in
+    between can move it and put a button there). Clicked again only while the plot still asks for a
+    click (the run is still paused), so a slow answer never adds a second point."""
+
+    def __init__(self, page: Page, plot, fx: float, fy: float):
+        self.page, self.plot, self.fx, self.fy = page, plot, fx, fy
+
+    def click(self) -> None:
+        try:
+            self.plot.scroll_into_view_if_needed(timeout=5_000)
+            box = self.plot.bounding_box(timeout=5_000)
+        except PlaywrightError:  # replaced by a redraw meanwhile: click_until looks again
+            return
+        if box is None:
+            return
+        x, y = box["x"] + box["width"] * self.fx, box["y"] + box["height"] * self.fy
+        if self.page.evaluate("([x, y]) => !!document.elementFromPoint(x, y)?.closest('.js-plotly-plot')", [x, y]):
+            self.page.mouse.click(x, y)
+
+    def is_visible(self) -> bool:
+        return self.plot.is_visible()
 
 
 def test_moving_t_redraws_the_band_from_that_many_passes(app_server, page: Page, artifacts):
@@ -48,12 +75,9 @@ def test_moving_t_redraws_the_band_from_that_many_passes(app_server, page: Page,
     page.wait_for_function(PASS_LINES, arg=55, timeout=10_000)  # 55 thin lines on the plot
     page.screenshot(path=str(artifacts / "uncertainty-t55.png"))
 
-    click_until(page.get_by_role("button", name="⏸ Pause").first,
+    # Ten steps, not Pause: on a slow machine the run may already have reached its 3000 epochs, and
+    # then the Play/Pause toggle is a Play, while ten steps end paused whatever the state.
+    click_until(page.get_by_role("button", name="⏭ 10 steps").first,
                 page.get_by_text("Click anywhere on the plot to add a training point"))
     plot = page.locator(".js-plotly-plot").filter(has_text="Click anywhere on the plot")
-    box = plot.bounding_box()
-    # On the plot itself, where it is when the click lands (Playwright waits for it to stand still and
-    # checks that the point is on it): a page coordinate measured earlier can meet a button instead,
-    # if a redraw moved the plot in between.
-    plot.click(position={"x": box["width"] * 0.15, "y": box["height"] * 0.45})
-    expect(page.get_by_text(re.compile(r"41 training points"))).to_be_visible(timeout=10_000)
+    click_until(PlotClick(page, plot, 0.15, 0.45), page.get_by_text(re.compile(r"41 training points")))
