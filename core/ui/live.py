@@ -42,25 +42,77 @@ STRUCTURAL = {
 }
 
 
-def _reset_reason(old: tuple[RunConfig, RunConfig | None], new: tuple[RunConfig, RunConfig | None]) -> str | None:
-    old_flat, new_flat = to_flat(old[0]), to_flat(new[0])
-    changes = [
-        f"{label} {old_flat[key]} → {new_flat[key]}"
-        for key, label in STRUCTURAL.items()
-        if old_flat[key] != new_flat[key]
-    ]
-    if (old[1] is None) != (new[1] is None):
-        changes.append("run B " + ("added" if new[1] is not None else "removed"))
-    return ", ".join(changes) or None
+def structure(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    """What a live page's run is built from: a change of any of it starts a new run, named by its label."""
+    flat = to_flat(settings.a)
+    built = {label: flat[key] for key, label in STRUCTURAL.items()}
+    built["run B"] = "trained alongside" if settings.b is not None else None
+    built.update({name.replace("_", " "): value for name, value in sorted(options.items())})
+    return built
 
 
-def _new_runner(settings: Settings, *, play: bool, ns: str, options: dict[str, Any]) -> tuple[Runner, PairSnapshot]:
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The changes from ``old`` to ``new`` in words: "dataset moons → circles", "BatchNorm on", "run B added"
+    (a value of None is an absent part)."""
+    said = []
+    for label in [*new, *(label for label in old if label not in new)]:
+        before, after = old.get(label), new.get(label)
+        if before == after:
+            continue
+        if before is None or after is None:
+            said.append(f"{label} {'added' if before is None else 'removed'}")
+        elif isinstance(after, bool):
+            said.append(f"{label} {'on' if after else 'off'}")
+        else:
+            said.append(f"{label} {before} → {after}")
+    return ", ".join(said) or None
+
+
+def drive(ns: str, *, built: dict[str, Any], values: Any, start: Callable[[], Runner],
+          apply: Callable[[Runner, Snapshot, Any, Any], Snapshot]) -> tuple[Runner, Snapshot]:
+    """The one lifecycle of a page's live run, for every runner kind: this session's runner under ``ns``,
+    started, restarted or updated, and the snapshot this page run draws from.
+
+    The first visit starts a run (``start()``) and plays it; after **Reset** the new run waits at its
+    start. A change in ``built`` (label → value: data, architecture...) replaces the run, keeping it
+    playing if it was, and says why; a run that ended with an error or was stopped with its tab is
+    replaced with a sentence saying so. Otherwise, when ``values`` (what applies to a running run: p,
+    lr, T, the pace...) changed, ``apply(runner, snapshot, old, new)`` sends them and returns the
+    snapshot that shows them."""
+    ss = st.session_state
+    runner: Runner | None = ss.get(ns + "runner")
+    reason_key = ns + "reset_reason"
+    if runner is None or not runner.alive:
+        after_reset = ss.pop(ns + "after_reset", False)
+        ended = None if runner is None else runner.snapshot()
+        runner, snapshot = _new_runner(start, play=ended is None and not after_reset, ns=ns)
+        if ended is None:
+            ss[reason_key] = None
+        elif ended["state"] == "error":
+            ss[reason_key] = restarted_after(ended["message"])
+        else:  # the session lease stopped it: the tab had disconnected
+            ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
+    elif reason := _changes(ss[ns + "built"], built):
+        was_playing = runner.snapshot()["state"] in ACTIVE
+        runner.close(timeout=0)
+        runner, snapshot = _new_runner(start, play=was_playing, ns=ns)
+        ss[reason_key] = f"New run: {reason}."
+    else:
+        snapshot = runner.snapshot()
+        if ss[ns + "values"] != values:
+            snapshot = apply(runner, snapshot, ss[ns + "values"], values)
+    ss[ns + "built"], ss[ns + "values"] = built, values
+    return runner, snapshot
+
+
+def _new_runner(start: Callable[[], Runner], *, play: bool, ns: str) -> tuple[Runner, Snapshot]:
     try:
-        runner = start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
+        runner = start()
     except (ValueError, KeyError, RuntimeError, OSError) as exc:  # a device that is not there, no workers
         st.error(f"Could not start training: {exc}")
         st.stop()
     session_lease().hold(ns + "runner", runner)
+    st.session_state[ns + "runner"] = runner
     st.session_state[ns + "page"] = router.current_page()  # so the router can pause it on other pages
     if play:
         runner.send("play")
@@ -80,55 +132,29 @@ def _send_live_changes(runner: Runner, old: RunConfig, new: RunConfig, run: int)
     return sent
 
 
-def sync_runner(settings: Settings, *, ns: str, **options: Any) -> tuple[Runner, PairSnapshot]:
-    """This session's runner, started, reset or updated to match ``settings``, and its snapshot: the
-    one this page run draws from (pass it to ``buttons`` and ``live_view``; only redraws fetch again).
+def _apply_settings(runner: Runner, before: PairSnapshot, old: Settings, new: Settings) -> PairSnapshot:
+    """p, lr, weight decay, max epochs and the pace go to the running trainers, from their next step."""
+    sent = _send_live_changes(runner, old.a, new.a, 0)
+    if new.b is not None and old.b is not None:
+        sent |= _send_live_changes(runner, old.b, new.b, 1)
+    if before["epochs_per_second"] != new.epochs_per_second:
+        runner.send("set_speed", epochs_per_second=new.epochs_per_second)
+        sent = True
+    if not sent:
+        return before
+    return _wait_until_applied(runner, before, [cfg for cfg in (new.a, new.b) if cfg is not None],
+                               new.epochs_per_second)
 
-    The first visit starts playing at once. A structural change (data, architecture,
-    optimizer..., or one of the ``LiveRunner`` ``options``) starts a new run and records
-    why; p, lr, weight decay and max epochs go to the running trainers and apply from
-    their next step. ``ns`` namespaces the session state (one runner per page).
-    """
-    ss = st.session_state
-    runner_key, configs_key, reason_key = ns + "runner", ns + "configs", ns + "reset_reason"
-    runner: Runner | None = ss.get(runner_key)
-    new_configs = (settings.a, settings.b)
-    if runner is None or not runner.alive:
-        after_reset = ss.pop(ns + "after_reset", False)
-        ended = None if runner is None else runner.snapshot()
-        runner, snapshot = _new_runner(settings, play=ended is None and not after_reset, ns=ns, options=options)
-        ss[runner_key] = runner
-        if ended is None:
-            ss[reason_key] = None
-        elif ended["state"] == "error":
-            ss[reason_key] = restarted_after(ended["message"])
-        else:  # the session lease stopped it: the tab had disconnected
-            ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
-    else:
-        reason = _reset_reason(ss[configs_key], new_configs)
-        if ss.get(ns + "options", options) != options:
-            reason = ", ".join(filter(None, [reason, _describe_options(ss[ns + "options"], options)]))
-        if reason:
-            was_playing = runner.snapshot()["state"] in ACTIVE
-            runner.close(timeout=0)
-            runner, snapshot = _new_runner(settings, play=was_playing, ns=ns, options=options)
-            ss[runner_key] = runner
-            ss[reason_key] = f"New run: {reason}."
-        else:
-            old_a, old_b = ss[configs_key]
-            snapshot = before = runner.snapshot()
-            sent = _send_live_changes(runner, old_a, settings.a, 0)
-            if settings.b is not None and old_b is not None:
-                sent |= _send_live_changes(runner, old_b, settings.b, 1)
-            if before["epochs_per_second"] != settings.epochs_per_second:
-                runner.send("set_speed", epochs_per_second=settings.epochs_per_second)
-                sent = True
-            if sent:
-                snapshot = _wait_until_applied(runner, before, [cfg for cfg in new_configs if cfg is not None],
-                                               settings.epochs_per_second)
-    ss[configs_key] = new_configs
-    ss[ns + "options"] = options
-    return runner, snapshot
+
+def sync_runner(settings: Settings, *, ns: str, **options: Any) -> tuple[Runner, PairSnapshot]:
+    """This session's "live" runner (one or two networks), kept in step with ``settings`` by ``drive``:
+    a structural change (data, architecture, optimizer..., or one of the ``LiveRunner`` ``options``)
+    starts a new run and says why; p, lr, weight decay, max epochs and the pace go to the running
+    trainers. Pass the snapshot it returns to ``buttons`` and ``live_view``."""
+    def start() -> Runner:
+        return start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
+
+    return drive(ns, built=structure(settings, options), values=settings, start=start, apply=_apply_settings)
 
 
 def restarted_after(message: str) -> str:
@@ -136,11 +162,6 @@ def restarted_after(message: str) -> str:
     text = message.strip()
     text = text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
     return f"The previous run ended with an error. {text} This is a new one."
-
-
-def _describe_options(old: dict[str, Any], new: dict[str, Any]) -> str:
-    return ", ".join(f"{name.replace('_', ' ')} {old.get(name)} → {new.get(name)}"
-                     for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name))
 
 
 def _live_values(cfg: RunConfig) -> tuple:
@@ -176,18 +197,23 @@ def reset_run(ns: str) -> None:
     st.session_state[ns + "after_reset"] = True
 
 
-def command(name: str, ns: str) -> None:
+def _step(snapshot: Snapshot) -> int:
+    """The steps trained so far: of run A for a pair of networks, of the run for the others."""
+    return snapshot["runs"][0]["step"] if "runs" in snapshot else snapshot["step"]
+
+
+def command(name: str, ns: str, **args: Any) -> None:
     """Button callback: send a command and wait briefly so the rerun already shows its effect."""
     runner: Runner | None = st.session_state.get(ns + "runner")
     if runner is None:
         return
     before = runner.snapshot()
-    runner.send(name)
+    runner.send(name, **args)
     if st.session_state.get(ns + "reset_reason") == router.PAUSED_ELSEWHERE:
         st.session_state[ns + "reset_reason"] = None  # the learner is back at the controls
     if name == "step" and before["state"] in ("ready", "paused", *ACTIVE):
-        step = before["runs"][0]["step"]
-        runner.wait_for(lambda s: s["runs"][0]["step"] > step, 0.5)  # the step itself, not just the pause
+        step = _step(before)
+        runner.wait_for(lambda s: _step(s) > step, 0.5)  # the step itself, not just the pause
     else:
         runner.wait_for(lambda s: s["version"] > before["version"], 0.3)
 
@@ -252,17 +278,21 @@ def live_view(runner: Runner, snapshot: Snapshot, draw_snapshot: Callable[[Any],
     _view()
 
 
-def buttons(snapshot: Snapshot, *, ns: str) -> None:
-    """Play/pause, single step and reset, plus why the current run started (if it was reset)."""
+def buttons(snapshot: Snapshot, *, ns: str, steps: int = 1, finished_plays_on: bool = False,
+            play_help: str = "Start or pause training. Controls can be changed while it runs.") -> None:
+    """Play/pause, ``steps`` steps and reset, plus why the current run started (if it was reset).
+    ``finished_plays_on``: Play on a finished run trains on (its runner continues it)."""
     state = snapshot["state"]
     playing = state in ACTIVE
-    ended = state in ("finished", "diverged", "error")
+    ended = state in ("diverged", "error") or (state == "finished" and not finished_plays_on)
     c1, c2, c3, c4 = st.columns([1, 1, 1, 5])
     c1.button("⏸ Pause" if playing else "▶ Play", key=ns + "play.button", on_click=command,
-              args=("pause" if playing else "play", ns), disabled=ended, use_container_width=True,
-              help="Start or pause training. Controls can be changed while it runs.")
-    c2.button("⏭ Step", key=ns + "step.button", on_click=command, args=("step", ns), disabled=ended,
-              use_container_width=True, help="Pause, then train exactly one minibatch step.")
+              args=("pause" if playing else "play", ns), disabled=ended, use_container_width=True, help=play_help)
+    c2.button("⏭ Step" if steps == 1 else f"⏭ {steps} steps", key=ns + "step.button", on_click=command,
+              args=("step", ns), kwargs={"n": steps} if steps != 1 else None, disabled=ended,
+              use_container_width=True,
+              help="Pause, then train exactly one minibatch step." if steps == 1
+              else f"Pause, then train exactly {steps} minibatch steps.")
     c3.button("↺ Reset", key=ns + "reset.button", on_click=reset_run, args=(ns,), use_container_width=True,
               help="Back to epoch 0: the same seed gives the same data and initial weights.")
     reason = st.session_state.get(ns + "reset_reason")

@@ -34,6 +34,23 @@ def test_regression_follows_p_and_t_and_takes_new_points(open_page):
     at.radio(key=REG + "activation").set_value("tanh").run()  # a new run
     assert at.session_state[REG_RUNNER] is not runner and not at.exception
     assert at.session_state[REG_RUNNER].snapshot()["config"]["activation"] == "tanh"
+    assert at.session_state[REG + "reset_reason"] == "New run: activation relu → tanh."
+
+
+def test_regression_buttons_step_ten_and_reset_to_a_paused_start(open_page):
+    at = open_page(PAGE)
+    runner = at.session_state[REG_RUNNER]
+    runner.wait_for(lambda s: s["step"] >= 5, timeout=60)
+    at.button(key=REG + "play.button").click().run()  # Pause
+    step = runner.wait_for(lambda s: s["state"] == "paused", timeout=30)["step"]
+    at.button(key=REG + "step.button").click().run()  # exactly ten steps
+    assert runner.wait_for(lambda s: s["step"] >= step + 10, timeout=30)["step"] == step + 10
+    at.button(key=REG + "reset.button").click().run()
+    fresh = at.session_state[REG_RUNNER]
+    assert fresh is not runner and not runner.alive and not at.exception
+    snap = fresh.snapshot()
+    assert snap["state"] == "ready" and snap["step"] == 0
+    assert at.button(key=REG + "play.button").label == "▶ Play"
 
 
 def test_classification_maps_probe_and_calibration(open_page):

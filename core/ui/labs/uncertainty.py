@@ -24,11 +24,9 @@ from core.labs.uncertainty.regression import DATASETS as REGRESSION_DATASETS
 from core.labs.uncertainty.regression import RegressionConfig
 from core.live.pool import Runner, start_runner
 from core.live.snapshots import PairSnapshot, RegressionSnapshot
-from core.ui import frame as router
 from core.ui import live
 from core.ui.jobs import JobPanel, run_now
 from core.ui.live import Settings
-from core.ui.session import session_lease
 
 NS = "uncertainty."
 REG = NS + "reg."
@@ -77,60 +75,34 @@ def _reg_config(values: dict[str, Any]) -> RegressionConfig:
 
 
 def regression_runner() -> tuple[Runner, RegressionSnapshot]:
-    """This session's regression run, created, restarted or updated to match the widgets, and the
-    snapshot this page run draws from."""
+    """This session's regression run, created, restarted or updated to match the widgets (by the live
+    driver, as every live run), and the snapshot this page run draws from."""
     values = _reg_widgets()
-    ss = st.session_state
-    runner: Runner | None = ss.get(REG_RUNNER)
     speed = None if values["speed"] == "max" else float(values["speed"])
     try:
         cfg = _reg_config(values)
     except ConfigError as exc:
         st.error(f"These settings do not make a valid run: {exc}")
         st.stop()
-    old = ss.get(REG + "values")
-    if runner is None or not runner.alive or any(old[k] != values[k] for k in STRUCTURAL):
-        if runner is not None:
-            ended = runner.snapshot()
-            if ended["state"] == "error":
-                ss[REG + "reset_reason"] = live.restarted_after(ended["message"])
-            runner.close(timeout=0)
-        try:
-            runner = start_runner("regression", cfg, n_passes=int(values["T"]), epochs_per_second=speed)
-        except (ValueError, KeyError, RuntimeError, OSError) as exc:
-            st.error(f"Could not start training: {exc}")
-            st.stop()
-        session_lease().hold(REG_RUNNER, runner)
-        ss[REG_RUNNER], ss[REG + "page"] = runner, router.current_page()
-        runner.send("play")
-        snapshot = runner.wait_for(lambda s: s["state"] != "ready", 0.5)
-    else:
-        snapshot = runner.snapshot()
-        if old["p"] != values["p"]:
-            runner.send("set_p", p=float(values["p"]))
-        if old["T"] != values["T"]:
-            runner.send("set_passes", n_passes=int(values["T"]))
-        if old["speed"] != values["speed"]:
-            runner.send("set_speed", epochs_per_second=speed)
-        if old["p"] != values["p"] or old["T"] != values["T"] or old["speed"] != values["speed"]:
-            wanted = (float(values["p"]), int(values["T"]), speed)  # drawn only once the run holds them
 
-            def applied(s: RegressionSnapshot) -> bool:
-                return (s["config"]["p"], s["n_passes"], s["epochs_per_second"]) == wanted or \
-                    (s["message"] or "").startswith("ignored")
-            snapshot = runner.wait_for(applied, 1.0)
-    ss[REG + "values"] = values
-    return runner, snapshot
+    def start() -> Runner:
+        return start_runner("regression", cfg, n_passes=int(values["T"]), epochs_per_second=speed)
+
+    return live.drive(REG, built={name: values[name] for name in STRUCTURAL},
+                      values=(float(values["p"]), int(values["T"]), speed), start=start, apply=_apply_reg)
 
 
-def _reg_command(name: str, **args: Any) -> None:
-    runner: Runner | None = st.session_state.get(REG_RUNNER)
-    if runner is not None:
-        version = runner.snapshot()["version"]
-        runner.send(name, **args)
-        runner.wait_for(lambda s: s["version"] > version, 0.3)
-        if st.session_state.get(REG + "reset_reason") == router.PAUSED_ELSEWHERE:
-            st.session_state[REG + "reset_reason"] = None
+def _apply_reg(runner: Runner, before: RegressionSnapshot, old: tuple, new: tuple) -> RegressionSnapshot:
+    """p, T and the pace apply to the running run; drawn only once it holds them (or refused one)."""
+    for (name, arg), was, wanted in zip((("set_p", "p"), ("set_passes", "n_passes"),
+                                          ("set_speed", "epochs_per_second")), old, new):
+        if was != wanted:
+            runner.send(name, **{arg: wanted})
+
+    def applied(s: RegressionSnapshot) -> bool:
+        return (s["config"]["p"], s["n_passes"], s["epochs_per_second"]) == new or \
+            (s["message"] or "").startswith("ignored")
+    return runner.wait_for(applied, 1.0)
 
 
 def _add_points(x: list[float], y: list[float]) -> None:
@@ -146,7 +118,7 @@ def _add_points(x: list[float], y: list[float]) -> None:
     snap = runner.wait_for(lambda s: s["data"]["n"] > before or (s["message"] or "").startswith("ignored add_points"),
                            1.0)
     if snap["data"]["n"] > before and snap["state"] in ("finished", "paused", "ready"):
-        _reg_command("play")
+        live.command("play", REG)
 
 
 def _first_delivery(generation: int) -> bool:
@@ -191,20 +163,8 @@ def _add_on_truth(lo: float, hi: float, generation: int, n: int = 3) -> None:
 
 
 def regression_buttons(snapshot: RegressionSnapshot) -> None:
-    state = snapshot["state"]
-    playing = state in live.ACTIVE
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 4])
-    c1.button("⏸ Pause" if playing else "▶ Play", key=REG + "play.button", use_container_width=True,
-              on_click=_reg_command, args=("pause" if playing else "play",), disabled=state in ("diverged", "error"),
-              help="Start or pause training. p and T can change while it runs.")
-    c2.button("⏭ 10 steps", key=REG + "step.button", use_container_width=True, on_click=_reg_command,
-              args=("step",), kwargs={"n": 10}, disabled=state in ("diverged", "error"),
-              help="Pause, then train exactly ten steps.")
-    c3.button("↺ Reset", key=REG + "reset.button", use_container_width=True, on_click=_reg_command,
-              args=("reset",), help="A new run from the same seed: the original points, new training.")
-    reason = st.session_state.get(REG + "reset_reason")
-    if reason:
-        c4.info(reason, icon="⏸")
+    live.buttons(snapshot, ns=REG, steps=10, finished_plays_on=True,
+                 play_help="Start or pause training. p and T can change while it runs.")
 
 
 def add_point_controls() -> None:
