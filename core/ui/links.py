@@ -1,12 +1,13 @@
 """A page's settings in its link (``?width=32&p=0.3``), read in one place for every page.
 
 A value is refused with a sentence, never with a traceback: the page then uses its default and
-says so. ``link_value`` reads one value; ``seed_from_link`` gives each widget its default or, on
-the first visit, the link's value.
+says so. ``link_value`` reads one value, ``reader`` makes a page's reader from its widgets' options,
+``seed_from_link`` gives each widget its default or, on the first visit, the link's value, and
+``write_link`` keeps the address bar a link to the page's current settings.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import streamlit as st
 
@@ -75,6 +76,58 @@ def seed_from_link(widgets: Mapping[str, tuple[str, Any]], read: Callable[[str, 
             try:
                 value = read(name, raw, value)
             except ValueError as exc:
-                st.warning(f"The link's {name}={raw!r} cannot be used ({exc}); using the default, {value}.",
-                           icon="🔗")
+                st.warning(f"The link's {shown(name)}={shown(raw)} cannot be used ({exc}); using the default, "
+                           f"{shown(link_text(value))}.", icon="🔗")
         st.session_state[widget] = value
+
+
+def choice_from_link(name: str, choices: Sequence[str], what: str) -> str:
+    """The link's ``name`` when it is one of ``choices``; else (with a warning naming the ones there are,
+    when the link asked for another) the first choice. ``what`` names a choice: "a preset", "an experiment"."""
+    wanted = st.query_params.get(name)
+    if wanted is None:
+        return choices[0]
+    if wanted not in choices:
+        st.warning(f"This link asks for {what} called {shown(wanted)}, which does not exist, so the first one, "
+                   f"{shown(choices[0])}, is shown. There are: {', '.join(map(shown, choices))}.", icon="🔗")
+        return choices[0]
+    return wanted
+
+
+def shown(raw: str, limit: int = 40) -> str:
+    """A value from outside the app (a link) as inline code, where Markdown makes no link, emphasis,
+    image or HTML of it; cut at ``limit`` characters."""
+    text = " ".join(str(raw).split()).replace("`", "'")
+    return f"`{text[:limit]}…`" if len(text) > limit else f"`{text}`"
+
+
+Reader = Callable[[str, str, Any], Any]
+
+
+def reader(choices: Mapping[str, Iterable[Any]], ranges: Mapping[str, tuple[float, float]]) -> Reader:
+    """A page's link reader: ``read(name, raw, default)`` takes one of ``choices[name]`` when the widget
+    offers choices, else a number in ``ranges[name]``, typed like ``default`` (``link_value``)."""
+    def read(name: str, raw: str, default: Any) -> Any:
+        lo, hi = ranges.get(name, (0, 0))
+        return link_value(raw, default, lo=lo, hi=hi, choices=tuple(choices.get(name, ())))
+    return read
+
+
+def link_text(value: Any) -> str:
+    """How a value is written in a link, so that ``link_value`` reads it back unchanged."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(link_text(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)  # not :g, which writes 2147483647 as 2.14748e+09
+    if isinstance(value, float):
+        return f"{value:.12g}"
+    return str(value)
+
+
+def write_link(values: Mapping[str, Any]) -> None:
+    """Make the address bar a link to exactly ``values`` (name: value), sent only when it changed."""
+    wanted = {name: link_text(value) for name, value in values.items()}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)

@@ -85,12 +85,12 @@ def test_bad_links_are_explained_not_fatal(open_page):
     at = open_page(PAGE, query={"experiment": "fig9a", "seeds": "many", "rates": "0,0.55"})
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "seeds='many'" in warnings and "rates='0,0.55'" in warnings
+    assert "`seeds`=`many`" in warnings and "`rates`=`0,0.55`" in warnings
     assert at.session_state[NS + "fig9a.seeds"] == EXPERIMENTS["fig9a"].defaults.seeds
     at = open_page(PAGE, query={"experiment": "hinton", "seeds": "inf", "width": "2.5", "noise": "nan"})
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "seeds='inf'" in warnings and "width='2.5'" in warnings and "noise='nan'" in warnings
+    assert "`seeds`=`inf`" in warnings and "`width`=`2.5`" in warnings and "`noise`=`nan`" in warnings
 
 
 def test_settings_that_cannot_be_judged_are_refused_before_training(open_page):

@@ -113,7 +113,7 @@ def test_the_link_sets_the_controls_and_bad_values_are_refused(open_page):
     at = open_page(PAGE, query={"width": "7", "p": "inf", "dataset": "mnist", "epochs": "2.5", "speed": "fast"})
     assert not at.exception and not at.error
     warnings = " ".join(w.value for w in at.warning)
-    for name in ("width=", "p=", "dataset=", "epochs=", "speed="):
+    for name in ("`width`=", "`p`=", "`dataset`=", "`epochs`=", "`speed`="):
         assert name in warnings
     cfg = at.session_state[RUNNER].snapshot()["runs"][0]["config"]
     assert (cfg.model.num_hiddens, cfg.model.p_hidden, cfg.data.dataset) == ((16,), (0.5,), "moons")

@@ -26,7 +26,7 @@ from core.live.pool import Runner
 from core.live.snapshots import PairSnapshot
 from core.ui import drills, live
 from core.ui.jobs import JobPanel
-from core.ui.links import link_value, seed_from_link
+from core.ui.links import reader, seed_from_link, write_link
 from core.ui.live import Settings
 
 NS = "coadaptation."
@@ -52,10 +52,8 @@ LINK_RANGES = {"p": (0.05, 0.9), "noise": (0.0, 1.0), "n_train": (20, 1000), "la
 
 
 # -- the controls ------------------------------------------------------------------------------
-def _from_link(name: str, raw: str, default: Any) -> Any:
-    choices = {"dataset": PLANE_DATASETS, "activation": ACTIVATIONS, "width": WIDTHS, "speed": SPEEDS}.get(name, ())
-    lo, hi = LINK_RANGES.get(name, (0, 0))
-    return link_value(raw, default, lo=lo, hi=hi, choices=tuple(choices))
+_from_link = reader({"dataset": PLANE_DATASETS, "activation": ACTIVATIONS, "width": WIDTHS, "speed": SPEEDS},
+                    LINK_RANGES)
 
 
 def _seed_widgets() -> None:
@@ -69,7 +67,7 @@ def _seed_widgets() -> None:
 
 
 def _write_link() -> None:
-    st.query_params.from_dict({name: str(st.session_state[NS + name]) for name in DEFAULTS})
+    write_link({name: st.session_state[NS + name] for name in DEFAULTS})
 
 
 def controls() -> tuple[Settings, int]:

@@ -17,7 +17,7 @@ from core.labs.overfitting import figures as viz_sweep
 from core.labs.overfitting.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings
 from core.labs.overfitting.verdicts import FAILS, HOLDS
 from core.ui.jobs import JobPanel
-from core.ui.links import link_value, seed_from_link
+from core.ui.links import choice_from_link, reader, seed_from_link, write_link
 
 NS = "overfitting."
 JOB = NS + "job"  # this session's run (``JobPanel.job_key``)
@@ -33,12 +33,7 @@ def pick_experiment() -> str:
     keys = list(EXPERIMENTS)
     widget = NS + "experiment"
     if widget not in st.session_state:
-        wanted = st.query_params.get("experiment", keys[0])
-        if wanted not in EXPERIMENTS:
-            st.warning(f"The link asks for experiment {wanted!r}, which does not exist; showing "
-                       f"{EXPERIMENTS[keys[0]].source} instead. Known: {', '.join(keys)}.")
-            wanted = keys[0]
-        st.session_state[widget] = wanted
+        st.session_state[widget] = choice_from_link("experiment", keys, "an experiment")
     key = st.radio(
         "Experiment", keys, key=widget, horizontal=True,
         format_func=lambda k: EXPERIMENTS[k].source.replace("Srivastava et al. 2014, ", ""),
@@ -55,15 +50,9 @@ def _widget_values(s: Settings) -> dict[str, Any]:
     }
 
 
-def _from_link(name: str, raw: str, default: Any) -> Any:
-    """A value from the link, read as the type of ``default`` and checked against the widget's options."""
-    choices = {"rates": RATE_OPTIONS, "sizes": SIZE_OPTIONS, "dataset": DATASETS}.get(name, ())
-    lo, hi = LINK_RANGES.get(name, (0, 0))
-    return link_value(raw, default, lo=lo, hi=hi, choices=tuple(choices))
-
-
 LINK_RANGES = {"noise": (0, 1), "n_train": (20, 1000), "width": (8, 256), "layers": (1, 3), "seeds": (1, 10),
                "length": (10, 5000), "p": (0.05, 0.9)}
+_from_link = reader({"rates": RATE_OPTIONS, "sizes": SIZE_OPTIONS, "dataset": DATASETS}, LINK_RANGES)
 
 
 def _seed_widgets(key: str, defaults: Settings) -> None:
@@ -80,10 +69,8 @@ def _write_link(key: str) -> None:
     for name in _widget_values(EXPERIMENTS[key].defaults):
         if name in ("rates", "sizes", "p") and name not in uses or name == "n_train" and "sizes" in uses:
             continue  # not a setting of this experiment
-        value = st.session_state.get(f"{NS}{key}.{name}")
-        values[name] = ",".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}" \
-            if isinstance(value, (int, float)) else str(value)
-    st.query_params.from_dict(values)
+        values[name] = st.session_state.get(f"{NS}{key}.{name}")
+    write_link(values)
 
 
 def settings_form(key: str) -> Settings | None:

@@ -11,6 +11,7 @@ from core import viz
 from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, OPTIMIZERS, PLANE_DATASETS, DataConfig, ModelConfig,
                                 RunConfig, TrainConfig)
 from core.labs.playground.presets import PRESETS, preset
+from core.ui.links import choice_from_link, write_link
 from core.ui.live import Settings, state_notice, status_text
 
 NS = "playground."
@@ -129,7 +130,7 @@ def choose_preset(name: str) -> None:
     """Callback: load preset ``name`` into every control; the address bar then links to it."""
     st.session_state[NS + "preset"] = name
     seed_widgets(preset(name), force=True)
-    st.query_params["preset"] = name
+    write_link({"preset": name})
 
 
 def preset_buttons(names: list[str]) -> None:
@@ -149,14 +150,7 @@ def preset_picker() -> None:
     """
     key, names = NS + "preset", tuple(PRESETS)
     if key not in st.session_state:
-        wanted = st.query_params.get("preset", names[0])
-        if wanted not in names:
-            st.session_state[NS + "link_problem"] = (
-                f"This link asks for a preset called {wanted!r}, which does not exist, so the default "
-                f"is shown. Presets: {', '.join(names)}."
-            )
-            wanted = names[0]
-        st.session_state[key] = wanted
+        st.session_state[key] = choice_from_link("preset", names, "a preset")
     elif st.session_state[key] not in names:
         st.session_state[key] = names[0]
     seed_widgets(preset(st.session_state[key]))
@@ -166,9 +160,6 @@ def preset_picker() -> None:
         help="A ready-made experiment. Choosing one sets every control below (and starts a new run). "
              "The address bar then links to it.",
     )
-    problem = st.session_state.pop(NS + "link_problem", None)
-    if problem:
-        st.warning(problem, icon="🔗")
 
 
 def run_label(cfg: RunConfig, name: str) -> str:
