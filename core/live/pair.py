@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.coadaptation import knocked_out, measure
+from core.analysis.coadaptation import measure
+from core.analysis.knockout import knocked_out
 from core.analysis.calibration import point_probe
 from core.analysis.mc import MCMapCache
 from core.analysis.thinned import freeze

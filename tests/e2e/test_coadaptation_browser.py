@@ -29,7 +29,7 @@ HANDLED_WITHIN_MS = 15_000  # a click that reached the app shows by then, even o
 
 def _click_unit(page: Page, diagram: int, unit: int) -> None:
     """Click where the unit's dot is, as a person would. While the runs train, the page redraws the
-    diagram only when a dot visibly changes (core.ui.labs.coadaptation._clickable), as new elements in the
+    diagram only when a dot visibly changes (core.ui.clicks.Clicks.chart), as new elements in the
     same place; a dot found just before such a redraw is looked for again."""
     net = page.locator(".js-plotly-plot").filter(has_text="Network: click").nth(diagram)
     dot = net.locator(".scatterlayer .trace").last.locator(".point").nth(unit)

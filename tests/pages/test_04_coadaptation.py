@@ -151,16 +151,14 @@ def test_with_tanh_the_sparsity_reveal_says_it_measures_nothing(open_page):
     assert "0.000 with dropout, 0.000 without" in captions[2]
 
 
-def test_a_click_toggles_the_units_it_picked_once():
-    from core.ui.labs.coadaptation import pick
+def test_a_click_toggles_the_units_it_picked():
+    from core.ui.labs.coadaptation import toggled
 
     unit = lambda u: {"customdata": u, "curve_number": 3}  # noqa: E731
-    assert pick([], 0, 0, [unit(4)]) == ([4], 1)
-    assert pick([4], 1, 1, [unit(4)]) == ([], 2)  # clicked again: back on
-    assert pick([4], 1, 1, [unit(2), unit(7)]) == ([2, 4, 7], 2)
-    assert pick([4], 2, 1, [unit(4)]) == ([4], 2)  # the same click arriving twice: ignored
-    assert pick([4], 2, 2, []) == ([4], 2)  # a click beside every dot: nothing
-    assert pick([4], 2, 2, [{"customdata": None, "curve_number": 2}]) == ([4], 3)  # a grey dot: just unselect
+    assert toggled([], [unit(4)]) == [4]
+    assert toggled([4], [unit(4)]) == []  # clicked again: back on
+    assert toggled([4], [unit(2), unit(7)]) == [2, 4, 7]
+    assert toggled([4], [{"customdata": None, "curve_number": 2}]) == [4]  # a grey dot: nothing
 
 
 def test_a_run_pauses_while_its_page_is_not_shown(open_page):

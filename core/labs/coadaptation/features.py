@@ -32,7 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.analysis.coadaptation import Sparsity, first_layer_tiles, knockout_damage, sparsity
+from core.analysis.coadaptation import Sparsity, first_layer_tiles, sparsity
+from core.analysis.knockout import knockout_damage
 from core.analysis.layers import hidden_activations
 from core.engine.digits import DigitNetSettings
 from core.engine.datasets import Split, make_split

@@ -71,7 +71,7 @@ def network(run: dict[str, Any], layer: int, knocked: Sequence[int], title: str,
     top = damage_scale if damage_scale is not None else float(damage.max()) if damage is not None and damage.size else 0.0
     top = top if top > 0 else 1.0
     # A few sizes, not a continuum: while the runs train, the figure (and so the click target) is
-    # rebuilt only when some dot visibly changes size (core.ui.labs.coadaptation._clickable).
+    # rebuilt only when some dot visibly changes size (core.ui.clicks.Clicks.chart).
     size = [8 + 18 * round(DOT_LEVELS * min(1.0, max(0.0, float(damage[u])) / top)) / DOT_LEVELS
             if damage is not None else 13 for u in units]
     texts = []

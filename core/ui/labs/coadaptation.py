@@ -8,11 +8,8 @@ turns widgets into configs and snapshots into figures.
 """
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import replace
-from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
@@ -25,6 +22,7 @@ from core.labs.coadaptation.features import FeatureResult, FeatureSettings
 from core.live.pool import Runner
 from core.live.snapshots import PairSnapshot
 from core.ui import drills, live
+from core.ui.clicks import Clicks
 from core.ui.jobs import JobPanel
 from core.ui.links import reader, seed_from_link, write_link
 from core.ui.live import Settings
@@ -32,9 +30,8 @@ from core.ui.live import Settings
 NS = "coadaptation."
 RUNNER = NS + "runner"
 KNOCKED = NS + "knocked"  # the units switched off, sorted
-PICK_GEN = NS + "pick_gen"  # bumped after each handled click, so the clickable charts start unselected
+CLICKS = Clicks(NS)  # the units' clickable charts
 TICK_SECONDS = max(0.5, live.TICK_SECONDS)  # statistics are measured every 0.5 s (core.live.pair.STATS_INTERVAL)
-CLICKABLE_REFRESH = 3.0  # seconds between two redraws of a clickable chart while the runs train
 WIDTHS = (4, 8, 12, 16, 24, 32)
 DIAGRAM_UNITS = max(WIDTHS)
 SPEEDS = (3, 10, 30, 100, "max")
@@ -141,7 +138,7 @@ def sync_runner(settings: Settings, layer: int) -> tuple[Runner, PairSnapshot]:
 def _forget_knocked() -> None:
     """Every unit on (the runner is new, or measures another layer): redraw the clickable charts."""
     st.session_state[KNOCKED] = []
-    st.session_state[PICK_GEN] = st.session_state.get(PICK_GEN, 0) + 1
+    CLICKS.next()
 
 
 def _set_knocked(units: list[int]) -> None:
@@ -155,66 +152,22 @@ def _set_knocked(units: list[int]) -> None:
     runner.wait_for(lambda s: (s["runs"][0].get("knockout") or {}).get("units", []) == wanted, 0.5)
 
 
-def pick(knocked: list[int], current_generation: int, event_generation: int,
-         points: list[dict[str, Any]]) -> tuple[list[int], int]:
-    """What a click on a clickable chart does: (units switched off now, the charts' next generation).
-
-    A click toggles the unit(s) it picked. Plotly reports a selection, and one click can arrive
-    twice, so only the first event from the current generation of charts counts; any event that
-    holds points (a grey, unclickable dot too) starts a new generation, so the charts are drawn
-    again unselected. Empty selections (a click beside every dot) change nothing."""
-    if event_generation != current_generation or not points:
-        return knocked, current_generation
-    picked = viz_coadaptation.clickable_units(points)
-    return sorted(set(knocked).symmetric_difference(picked)), current_generation + 1
+def toggled(knocked: list[int], points: list[dict[str, Any]]) -> list[int]:
+    """The units switched off after a click that picked ``points``: each unit picked changes state
+    (a grey, unclickable dot picks none)."""
+    return sorted(set(knocked).symmetric_difference(viz_coadaptation.clickable_units(points)))
 
 
-def _on_pick(name: str, generation: int) -> None:
-    """Callback of a clickable chart: apply ``pick`` and send the result to the runner."""
-    event = st.session_state.get(_chart_key(name, generation))
-    points = event.selection.points if event is not None else []
+def _on_pick(points: list[dict[str, Any]]) -> None:
     knocked = st.session_state.get(KNOCKED, [])
-    units, next_generation = pick(knocked, st.session_state.get(PICK_GEN, 0), generation, points)
-    st.session_state[PICK_GEN] = next_generation
+    units = toggled(knocked, points)
     if units != knocked:
         _set_knocked(units)
 
 
-def _chart_key(name: str, generation: int) -> str:
-    return f"{NS}{name}.{generation}.chart"
-
-
 def restore_all() -> None:
     _set_knocked([])
-    st.session_state[PICK_GEN] = st.session_state.get(PICK_GEN, 0) + 1
-
-
-def _clickable(build: Callable[[], Any], name: str, playing: bool) -> None:
-    """A chart whose points switch units off. Streamlit mounts a selectable chart afresh whenever
-    its figure changes, and a click that lands during the remount is lost. So while the runs train,
-    the chart keeps the figure it shows until, at least CLICKABLE_REFRESH seconds later, what a
-    click aims at has changed (a dot's place, size, colour or symbol; hover text alone does not
-    count), and it is rebuilt at once after a click or when the runs stop."""
-    generation = st.session_state.get(PICK_GEN, 0)
-    held = st.session_state.get(f"{NS}{name}.figure")
-    now = time.monotonic()
-    if held is None or held[0] != generation or not playing:
-        figure = build()
-        held = (generation, now, figure, click_signature(figure))
-    elif now - held[1] >= CLICKABLE_REFRESH:
-        figure = build()
-        signature = click_signature(figure)
-        held = (generation, now, figure, signature) if signature != held[3] else (generation, now, *held[2:])
-    st.session_state[f"{NS}{name}.figure"] = held
-    st.plotly_chart(held[2], key=f"{NS}{name}.{generation}.chart", on_select=partial(_on_pick, name, generation),
-                    selection_mode="points", config={"displayModeBar": False})
-
-
-def click_signature(figure: Any) -> str:
-    """What a learner aims at in a clickable figure: its traces without their hover text."""
-    data = [{k: v for k, v in trace.to_plotly_json().items() if k not in ("text", "hovertext")}
-            for trace in figure.data]
-    return json.dumps(data, sort_keys=True, default=str)
+    CLICKS.next()
 
 
 # -- predictions ---------------------------------------------------------------------------------
@@ -307,13 +260,14 @@ def draw(snapshot: dict[str, Any], predictions: dict[str, Prediction]) -> None:
             fig = viz.decision_map(run["grid"], snapshot["grid_axis"], snapshot["data"], f"Decision map{suffix}",
                                    height=330)
             st.plotly_chart(fig, key=f"{NS}map_{i}", config={"displayModeBar": False})
-            _clickable(lambda run=run: viz_coadaptation.network(
+            CLICKS.chart(lambda run=run: viz_coadaptation.network(
                 run, layer, knocked, f"Network: click a hidden-layer-{layer + 1} unit to switch it off",
-                damage_scale=scale, show_damage=revealed("knockout")), f"net_{i}", playing)
+                damage_scale=scale, show_damage=revealed("knockout")), f"net_{i}", playing=playing, on_points=_on_pick)
 
     st.subheader("1. Knock-out damage: can the network do without any one unit?")
     if predict(predictions["knockout"], runs):
-        _clickable(lambda: viz_coadaptation.damage_ranked(runs, labels, knocked), "damage", playing)
+        CLICKS.chart(lambda: viz_coadaptation.damage_ranked(runs, labels, knocked), "damage", playing=playing,
+                     on_points=_on_pick)
         _series(runs, labels, ("ko_max", "ko_mean"))
     st.subheader("2. Correlation between units")
     if predict(predictions["correlation"], runs):

@@ -25,6 +25,7 @@ from core.labs.uncertainty.regression import RegressionConfig
 from core.live.pool import Runner, start_runner
 from core.live.snapshots import PairSnapshot, RegressionSnapshot
 from core.ui import live
+from core.ui.clicks import Clicks
 from core.ui.jobs import JobPanel, run_now
 from core.ui.live import Settings
 
@@ -35,7 +36,7 @@ CLS = NS + "cls."
 CLS_RUNNER = CLS + "runner"
 TICK_SECONDS = max(0.5, live.TICK_SECONDS)
 SPEEDS = (10, 30, 100, 300, "max")
-ADD_GEN = REG + "add_gen"  # bumped after each handled click on the regression plot
+CLICKS = Clicks(REG)  # the clicks that add points: on the plot, and the two Add buttons
 
 # -- 1-D regression -----------------------------------------------------------------------------
 REG_DEFAULTS: dict[str, Any] = {"dataset": "x_sin_x", "activation": "relu", "p": 0.2, "T": 50, "noise": False,
@@ -121,31 +122,15 @@ def _add_points(x: list[float], y: list[float]) -> None:
         live.command("play", REG)
 
 
-def _first_delivery(generation: int) -> bool:
-    """True once per click. While the live views rerun on their timers, Streamlit can deliver one
-    click to several reruns (measured: one button press added its points up to three times), so
-    every adding control carries the generation it was drawn in, and the first delivery moves
-    the generation on: later deliveries of the same click find it stale."""
-    if generation != st.session_state.get(ADD_GEN, 0):
-        return False
-    st.session_state[ADD_GEN] = generation + 1
-    return True
-
-
-def _on_plot_click(generation: int) -> None:
+def _on_plot_click(points: list[dict[str, Any]]) -> None:
     """A click on the regression plot adds a point there."""
-    if generation != st.session_state.get(ADD_GEN, 0):
-        return
-    event = st.session_state.get(f"{REG}plot.{generation}.chart")
-    points = [p for p in (event.selection.points if event is not None else []) if "x" in p and "y" in p]
-    if not points:
-        return
-    st.session_state[ADD_GEN] = generation + 1
-    _add_points([float(points[0]["x"])], [float(points[0]["y"])])
+    points = [p for p in points if "x" in p and "y" in p]
+    if points:
+        _add_points([float(points[0]["x"])], [float(points[0]["y"])])
 
 
 def _add_from_controls(generation: int) -> None:
-    if not _first_delivery(generation):
+    if not CLICKS.first(generation):
         return
     x, y = float(st.session_state[REG + "add_x"]), float(st.session_state[REG + "add_y"])
     _add_points([x], [y])
@@ -154,7 +139,7 @@ def _add_from_controls(generation: int) -> None:
 def _add_on_truth(lo: float, hi: float, generation: int, n: int = 3) -> None:
     """n points on the true function, evenly between lo and hi: a region the data did not cover."""
     runner: Runner | None = st.session_state.get(REG_RUNNER)
-    if runner is None or not _first_delivery(generation):
+    if runner is None or not CLICKS.first(generation):
         return
     snap = runner.snapshot()
     xs = np.linspace(lo, hi, n)
@@ -173,7 +158,7 @@ def add_point_controls() -> None:
     c1, c2, c3, c4 = st.columns([2, 2, 2, 4])
     c1.number_input("x", -8.0, 8.0, step=0.5, key=REG + "add_x", help="Where the new training point goes.")
     c2.number_input("y", -8.0, 8.0, step=0.5, key=REG + "add_y", help="Its value.")
-    generation = st.session_state.get(ADD_GEN, 0)
+    generation = CLICKS.generation
     c3.button("Add this point", key=REG + "add.button", on_click=_add_from_controls, args=(generation,),
               use_container_width=True, help="Or pause and click anywhere on the plot.")
     c4.button("Add 3 points on the true curve at x = −6…−5", key=REG + "add3.button", on_click=_add_on_truth,
@@ -195,11 +180,9 @@ def draw_regression(snapshot: dict[str, Any]) -> None:
                                       "or use the controls below"), key=REG + "plot_live",
                         config={"displayModeBar": False})
     else:
-        generation = st.session_state.get(ADD_GEN, 0)
-        st.plotly_chart(vu.regression(snapshot, noise=noise, title="Click anywhere on the plot to add a training "
-                                      "point (training then goes on)"),
-                        key=f"{REG}plot.{generation}.chart", on_select=lambda: _on_plot_click(generation),
-                        selection_mode="points", config={"displayModeBar": False})
+        CLICKS.chart(lambda: vu.regression(snapshot, noise=noise, title="Click anywhere on the plot to add a "
+                                           "training point (training then goes on)"),
+                     "plot", playing=False, on_points=_on_plot_click)
     tau = snapshot["tau"]
     regions = snapshot["regions"]
     c1, c2, c3 = st.columns(3)

@@ -1,3 +1,5 @@
+"""Co-adaptation statistics (core.analysis.coadaptation) and the knock-out damage they include
+(core.analysis.knockout)."""
 import math
 
 import numpy as np
@@ -5,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.analysis import coadaptation
 from core.analysis.coadaptation import (
     ACTIVATION_BINS,
     MEAN_BINS,
@@ -13,11 +14,11 @@ from core.analysis.coadaptation import (
     Snapshot,
     correlation,
     first_layer_tiles,
-    knocked_out,
-    knockout_damage,
     measure,
     sparsity,
 )
+from core.analysis import knockout
+from core.analysis.knockout import knocked_out, knockout_damage
 from core.analysis.layers import hidden_activations
 from core.engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine.dropout import Dropout, eval_mode, mc_mode, train_mode
@@ -136,7 +137,7 @@ def reference_knockout(model, X, y, layer):
 ])
 @pytest.mark.parametrize("chunk", [1, 1 << 20])  # one (sample, unit) pair per chunk; all pairs in one
 def test_batched_knockout_equals_one_forward_pass_per_unit(kind, chunk, monkeypatch):
-    monkeypatch.setattr(coadaptation, "CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(knockout, "CHUNK_ELEMENTS", chunk)
     model = random_model(**kind)
     X, y = random_data()
     for layer in range(3):

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.analysis.coadaptation import knockout_damage
+from core.analysis.knockout import knockout_damage
 from core.engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.labs.playground.presets import preset
 from core.live.pair import GRID_SIZE, LiveRunner
