@@ -8,18 +8,18 @@ from core.ui.lesson import lesson_header, show_sections
 ensure_routed()
 
 lesson = lesson_header("01_mechanism", intuition_folded=False)
-mechanism.warm_up()
+demos = mechanism.warm_up()  # the small trained networks' answers, from a worker
 
 mechanism.section(lesson, "One mask")
-h, p, seed = mechanism.one_mask()
+h, p, seed = mechanism.one_mask(demos)
 mechanism.section(lesson, "Why scale")
 mechanism.why_scale(h, p, seed)
 mechanism.section(lesson, "Keep or drop")
 mechanism.keep_or_drop()
 mechanism.section(lesson, "Train, eval and MC")
-mechanism.modes()
+mechanism.modes(demos)
 mechanism.section(lesson, "The two classic bugs")
-mechanism.bugs()
+mechanism.bugs(demos)
 
 show_sections(lesson, ["What to try", "What to notice", "Exercises"])
 st.header("Check yourself")

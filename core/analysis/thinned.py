@@ -83,6 +83,17 @@ class FrozenMLP:
     def device(self) -> torch.device:
         return self.linears[0][0].device
 
+    def __reduce__(self) -> tuple:
+        """It crosses processes as plain numpy arrays (on the CPU), made tensors again where it lands."""
+        arrays = tuple((w.detach().cpu().numpy(), b.detach().cpu().numpy()) for w, b in self.linears)
+        return _frozen_from_arrays, (arrays, self.activations, self.p, self.classic, self.fingerprint)
+
+
+def _frozen_from_arrays(arrays: tuple[tuple[np.ndarray, np.ndarray], ...], activations: tuple[str, ...],
+                        p: tuple[float, ...], classic: tuple[bool, ...], fingerprint: str) -> FrozenMLP:
+    linears = tuple((torch.from_numpy(np.array(w)), torch.from_numpy(np.array(b))) for w, b in arrays)
+    return FrozenMLP(linears, activations, p, classic, fingerprint)
+
 
 def _hidden_layers(model: nn.Module) -> list[HiddenLayer]:
     """The MLP's hidden layers, refusing an activation the thinned passes cannot run."""

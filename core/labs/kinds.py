@@ -11,6 +11,7 @@ from typing import Any
 
 from core.analysis.calibration import calibrate, calibration_work
 from core.labs.coadaptation.features import train_features
+from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
 from core.labs.uncertainty.regression_runner import LiveRegression
 from core.live.jobs import from_fraction
@@ -43,6 +44,8 @@ def _digit_path_work(key: str, request: Any) -> float:
 
 
 JOBS: dict[str, JobKind] = {
+    "mechanism": JobKind(lambda key, request, progress, cancelled: demos(request),
+                         lambda key, request: demos_work(request)),  # lesson 1: its small trained networks
     "overfitting": JobKind(run_experiment, experiment_work),  # lesson 3: a paper's experiment as one sweep
     "features": JobKind(from_fraction(train_features), lambda key, s: 2 * s.work()),  # lesson 4: two digit nets
     "digits": JobKind(from_fraction(_train_digits), lambda key, s: s.work()),  # lesson 5: the digit that walks away

@@ -95,3 +95,32 @@ def test_the_mode_switch_chooses_which_modes_run(open_page):
     at.session_state[NS + "modes"] = []
     at.run()
     assert any("at least one mode" in i.value for i in at.info)
+
+
+def test_the_small_networks_are_asked_of_a_worker_once_per_question(open_page, monkeypatch):
+    """The page trains nothing itself: it asks the job machinery (a worker process on a server; a thread
+    in these tests) and keeps each answer for every session."""
+    from core.ui.labs import mechanism
+
+    asked = []
+
+    def counting(job, key, request, **kwargs):
+        asked.append((job, request.passes))
+        return real(job, key, request, **kwargs)
+
+    real = mechanism.run_now
+    monkeypatch.setattr(mechanism, "run_now", counting)
+    mechanism.ANSWERS.clear()
+    at = open_page(MECHANISM)
+    assert not at.exception and not at.error and asked == [("mechanism", 50)]
+    assert _metric(at, "eval_mode") == "spread 0.000" and _metric(at, "mc_mode") != "spread 0.000"
+    at.slider(key=NS + "passes").set_value(30).run()
+    open_page(MECHANISM)  # another student, the defaults: answered from what the first one asked
+    assert asked == [("mechanism", 50), ("mechanism", 30)]
+
+
+def test_a_number_of_passes_no_slider_could_send_breaks_nothing(open_page):
+    at = open_page(MECHANISM)
+    at.slider(key=NS + "passes").set_value(5000).run()  # Streamlit puts the slider back in its range
+    assert not at.exception and not at.error
+    assert 10 <= at.session_state[NS + "passes"] <= 200 and _metric(at, "mc_mode") != "spread 0.000"

@@ -2,11 +2,14 @@
 
 Every number here comes from the engine's own ``Dropout`` and trainer, so the lesson's text,
 its quiz answers and its figures cannot disagree with what the Playground trains with.
-Everything returned is plain data (numpy arrays, floats, dicts).
+Everything returned is plain data (numpy arrays, floats, dicts). The small trained networks are
+trained once per process and kept; the page asks a worker for them with one ``DemoRequest``.
 """
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -128,9 +131,18 @@ _DATA = DataConfig(dataset="moons", noise=0.3, n_train=300, n_val=400, seed=0)
 _LOCK = threading.Lock()  # mode switches mutate a shared model: one computation at a time
 
 
-@lru_cache(maxsize=8)
+_TRAINING = threading.Lock()  # sessions asking at once wait for one training, not one each
+
+
 def trained(p: float = 0.5, *, classic: bool = False, batchnorm: bool = False, epochs: int = 60) -> Trainer:
-    """A 2-32-32-2 MLP trained on moons with dropout p (deterministic for its arguments)."""
+    """A 2-32-32-2 MLP trained on moons with dropout p (deterministic for its arguments), trained once
+    per process and kept (the 8 most recent settings)."""
+    with _TRAINING:
+        return _trained(p, classic, batchnorm, epochs)
+
+
+@lru_cache(maxsize=8)
+def _trained(p: float, classic: bool, batchnorm: bool, epochs: int) -> Trainer:
     cfg = RunConfig(
         _DATA,
         ModelConfig(num_hiddens=(32, 32), p_hidden=(p, p), classic=classic, batchnorm=batchnorm),
@@ -250,3 +262,60 @@ def example_points() -> np.ndarray:
     """Five fixed inputs for the mode switch: two deep inside the classes, three near the boundary."""
     return np.array(list(EXAMPLE_POINTS.values()), np.float32)
 
+
+
+# -- what the page asks a worker for ---------------------------------------------------------------
+MAX_PASSES = 200  # the mode switch's slider goes up to this
+MAX_POINTS = 8
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    """Lesson 1's question to a worker: hidden layer 1 of the trained network for each of ``points``,
+    the mode switch over ``passes`` forward passes, and the two bugs."""
+
+    points: tuple[tuple[float, float], ...]
+    passes: int
+
+
+@dataclass(frozen=True, eq=False)
+class Demos:
+    """The answer: ``hidden[i]`` for ``points[i]``; ``modes[mode]`` as ``mode_spread`` gives it;
+    ``left_on`` and ``scale`` as ``bug_left_on`` and ``bug_scale_forgotten`` give them (p = 0.5)."""
+
+    hidden: tuple[np.ndarray, ...]
+    modes: dict[str, dict[str, Any]]
+    left_on: dict[str, Any]
+    scale: dict[str, Any]
+    cancelled: bool = False
+
+
+def check_request(request: DemoRequest) -> None:
+    """Refuse, with a ValueError saying which, a value no control of the page could send."""
+    passes = request.passes
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or not 1 <= passes <= MAX_PASSES:
+        raise ValueError(f"the passes must be a whole number from 1 to {MAX_PASSES}, got {passes!r}")
+    points = request.points
+    if not 1 <= len(points) <= MAX_POINTS or not all(
+            len(point) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= 10 for v in point)
+            for point in points):
+        raise ValueError(f"the inputs must be 1 to {MAX_POINTS} points (x, y) with |x|, |y| <= 10")
+
+
+def demos(request: DemoRequest) -> Demos:
+    """Everything lesson 1's page draws from its trained networks (the first call trains them)."""
+    check_request(request)
+    return Demos(
+        hidden=tuple(hidden_activations(point) for point in request.points),
+        modes={mode: mode_spread(example_points(), mode, int(request.passes)) for mode in MODES},
+        left_on=bug_left_on(),
+        scale=bug_scale_forgotten(),
+    )
+
+
+def demos_work(request: DemoRequest) -> float:
+    """Estimated multiply-adds: training the three networks (once per process), then the passes."""
+    check_request(request)
+    weights = 2 * 32 + 32 * 32 + 32 * 2
+    training = 3 * 60 * _DATA.n_train * 3 * weights  # three networks, 60 epochs, forward and backward
+    return float(training + len(MODES) * int(request.passes) * len(EXAMPLE_POINTS) * weights)

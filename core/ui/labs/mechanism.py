@@ -9,7 +9,10 @@ import streamlit as st
 from core.drills import load_quiz
 from core.labs.mechanism import compute as mechanism
 from core.labs.mechanism import figures as viz_mechanism
+from core.labs.mechanism.compute import DemoRequest, Demos
+from core.live.jobs import ResultCache
 from core.lessons import Lesson
+from core.ui.jobs import run_now
 
 NS = "mechanism."
 CHART = {"displayModeBar": False}
@@ -25,39 +28,33 @@ CONVENTIONS = {
 }
 
 
-@st.cache_data(show_spinner=False)
-def _hidden(point: tuple[float, float]) -> np.ndarray:
-    return mechanism.hidden_activations(point)
-
-
-@st.cache_data(show_spinner=False)
-def _modes(passes: int) -> dict[str, dict]:
-    points = mechanism.example_points()
-    return {mode: mechanism.mode_spread(points, mode, passes) for mode in mechanism.MODES}
-
-
-@st.cache_data(show_spinner=False)
-def _bugs(p: float) -> tuple[dict, dict]:
-    return mechanism.bug_left_on(p), mechanism.bug_scale_forgotten(p)
-
-
 DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0,
             "modes": list(mechanism.MODES)}
 
 
-def warm_up() -> None:
-    """Set the controls' starting values (kept across pages by the router) and train the lesson's
-    small networks once per server, with a spinner (a few seconds)."""
+ANSWERS = ResultCache(size=32)  # the workers' answers, for every session: they are seeded
+
+
+def warm_up() -> Demos | None:
+    """Set the controls' starting values (kept across pages by the router) and ask a worker for what
+    the lesson's small trained networks show at the chosen number of passes (the first question of
+    a server trains them: a few seconds). None, after saying why, when no answer came."""
     for name, value in DEFAULTS.items():
         st.session_state.setdefault(NS + name, value)
-    with st.spinner("Training the lesson's small networks (a few seconds, once)…"):
-        _hidden(next(iter(POINTS.values())))
-        _modes(50)
-        _bugs(0.5)
+    request = DemoRequest(tuple(POINTS.values()), st.session_state[NS + "passes"])
+    token = repr(request)
+    answer = ANSWERS.get(token)
+    if answer is None:
+        answer = run_now("mechanism", "mechanism." + token, request,
+                         what="Training the lesson's small networks in a worker (a few seconds, once)…")
+        if answer is not None:
+            ANSWERS.put(token, answer)
+    return answer
 
 
-def one_mask() -> tuple[np.ndarray, float, int]:
-    """Section 1: the mask over one layer, and a batch of masks. Returns (h, p, mask seed)."""
+def one_mask(demos: Demos | None) -> tuple[np.ndarray | None, float, int]:
+    """Section 1: the mask over one layer, and a batch of masks. Returns (h, p, mask seed); h is None
+    when the trained network's answer did not come (``warm_up`` said why)."""
     c1, c2 = st.columns([2, 1])
     name = c1.selectbox("Input to the trained network", tuple(POINTS), key=NS + "point",
                         help="The bars are hidden layer 1 of a small network trained on moons, for this input.")
@@ -68,7 +65,9 @@ def one_mask() -> tuple[np.ndarray, float, int]:
     if b1.button("🎲 Sample a new mask", key=NS + "resample.button", help="Draw a fresh Bernoulli mask."):
         st.session_state[seed_key] += 1
     auto = b2.toggle("Resample every second", key=NS + "auto", help="Keep drawing new masks, once a second.")
-    h = _hidden(POINTS[name])
+    if demos is None:
+        return None, p, st.session_state[seed_key]
+    h = demos.hidden[list(POINTS).index(name)]
 
     @st.fragment(run_every=1.0 if auto else None)
     def _draw() -> None:
@@ -86,8 +85,10 @@ def one_mask() -> tuple[np.ndarray, float, int]:
     return h, p, st.session_state[seed_key]
 
 
-def why_scale(h: np.ndarray, p: float, seed: int) -> None:
+def why_scale(h: np.ndarray | None, p: float, seed: int) -> None:
     """Section 2: inverted vs classic, and the running mean converging to the evaluation output."""
+    if h is None:
+        return
     n_masks = st.select_slider("Masks to average", (10, 100, 1000, 10_000), key=NS + "n_masks",
                                help="How many independent masks the running mean goes up to.")
     inverted = mechanism.running_mean(h, p, n_masks, seed)
@@ -124,7 +125,7 @@ def keep_or_drop() -> None:
                    f"To keep {value:.0%} of them, pass p = {drop:g}.")
 
 
-def modes() -> None:
+def modes(demos: Demos | None) -> None:
     """Section 4: eval vs train vs MC on a trained network with BatchNorm."""
     c1, c2 = st.columns([3, 2])
     shown = c1.segmented_control(
@@ -132,12 +133,14 @@ def modes() -> None:
         format_func=lambda m: f"{m}_mode", help="Which modes to run the passes in: eval_mode (dropout off), "
         "train_mode (what forgetting model.eval() gives) and mc_mode (only dropout on).",
     ) or []
-    passes = c2.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
-                       help="Each pass is one forward call on the same five inputs.")
+    c2.slider("Forward passes per input", 10, 200, step=10, key=NS + "passes",
+              help="Each pass is one forward call on the same five inputs.")
     if not shown:
         st.info("Choose at least one mode above.")
         return
-    results = {mode: result for mode, result in _modes(passes).items() if mode in shown}
+    if demos is None:
+        return
+    results = {mode: result for mode, result in demos.modes.items() if mode in shown}
     st.plotly_chart(viz_mechanism.mode_spread({m: r["probs"] for m, r in results.items()},
                                               list(mechanism.EXAMPLE_POINTS)),
                     key=NS + "modes_chart", config=CHART)
@@ -149,9 +152,11 @@ def modes() -> None:
         col.caption(f"BatchNorm running mean moved by {result['bn_drift']:.3g} during these passes.")
 
 
-def bugs() -> None:
+def bugs(demos: Demos | None) -> None:
     """Section 5: the two classic bugs as switches, with their measured damage."""
-    left_on, scale = _bugs(0.5)
+    if demos is None:
+        return
+    left_on, scale = demos.left_on, demos.scale
     st.markdown("**(a) Dropout left on at inference**")
     st.code("model.train()          # ...or model.eval() was never called\npreds = model(X_val)   # dropout is still on",
             language="python")

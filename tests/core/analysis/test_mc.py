@@ -1,4 +1,5 @@
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -152,6 +153,16 @@ def test_freeze_is_a_copy():
         model.out.bias.add_(1.0)
     np.testing.assert_array_equal(mc_predict(frozen, X, 10).probs, first)
     assert freeze(model).fingerprint != frozen.fingerprint
+
+
+def test_a_frozen_network_crosses_processes_as_plain_arrays_and_predicts_the_same():
+    frozen = freeze(model_of())
+    data = pickle.dumps(frozen, protocol=pickle.HIGHEST_PROTOCOL)
+    assert b"torch" not in data  # numpy arrays and plain values only, no torch storages
+    back = pickle.loads(data)
+    assert back.fingerprint == frozen.fingerprint and back.widths == frozen.widths
+    X = points(50)
+    np.testing.assert_array_equal(mc_predict(back, X, 10, seed=3).probs, mc_predict(frozen, X, 10, seed=3).probs)
 
 
 # -- the fast map against the textbook loop, in distribution ---------------------------------------

@@ -109,3 +109,23 @@ def test_inputs_deep_in_a_class_spread_least_in_mc_mode():
     spread = m.mode_spread(m.example_points(), "mc", passes=100)["probs"].std(0)
     assert max(spread[:2]) < min(spread[2:])
     assert len(m.EXAMPLE_POINTS) == 5 and list(m.EXAMPLE_POINTS)[0].startswith("1: deep")
+
+
+@pytest.mark.parametrize("passes, points", [
+    (0, ((0.0, 0.0),)), (201, ((0.0, 0.0),)), (2.5, ((0.0, 0.0),)), (True, ((0.0, 0.0),)), ("50", ((0.0, 0.0),)),
+    (50, ()), (50, ((float("nan"), 0.0),)), (50, ((11.0, 0.0),)), (50, ((0.0, 0.0),) * 9), (50, ((0.0,),)),
+])
+def test_a_worker_refuses_a_question_no_control_could_ask(passes, points):
+    request = m.DemoRequest(points, passes)
+    with pytest.raises(ValueError, match="passes must be|inputs must be"):
+        m.demos(request)
+    with pytest.raises(ValueError):
+        m.demos_work(request)  # refused before it starts, too
+
+
+def test_the_answer_holds_each_input_s_layer_and_the_passes_asked_for():
+    points = ((0.0, 0.25), (1.4, -0.6))
+    answer = m.demos(m.DemoRequest(points, 20))
+    np.testing.assert_array_equal(answer.hidden[1], m.hidden_activations(points[1]))
+    assert {mode: r["probs"].shape for mode, r in answer.modes.items()} == {mode: (20, 5) for mode in m.MODES}
+    assert answer.left_on["correct"]["accuracy"] > answer.left_on["buggy"]["accuracy"]
