@@ -112,8 +112,12 @@ def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *
                           "text": event["text"], "textangle": -90, "xanchor": "right",
                           "hovertext": f"{label}: {event['text']} (epoch {event['epoch']:.1f})",
                           "yanchor": "top", "font": {"size": 10, "color": color}})
+    hidden = max((run.get("events_hidden", 0) for run in runs), default=0)
+    title = axis_title.capitalize()
+    if hidden:
+        title += f" (the latest {max(len(run['events']) for run in runs)} changes marked; {hidden} earlier ones not)"
     return figure(traces, base_layout(
-        axis_title.capitalize(), height, f"curves-{metric}", shapes=shapes, annotations=notes,
+        title, height, f"curves-{metric}", shapes=shapes, annotations=notes,
         xaxis={"title": {"text": "epoch", "standoff": 2}},
         yaxis={"title": {"text": axis_title}, "rangemode": "tozero"},
     ))

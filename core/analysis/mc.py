@@ -34,6 +34,7 @@ Nothing here draws, prints or imports Streamlit.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Hashable
@@ -219,10 +220,21 @@ def _prediction(probs, mean, std, h, expected, mi, det, seed) -> MCPrediction:
 
 
 # -- the public calls ---------------------------------------------------------------------------
+MAX_T = 10_000
+"""Most passes one call takes: far above any control (200), well below what would hold a worker for minutes."""
+
+
+def check_passes(T: Any) -> int:
+    """``T`` as a whole number of passes in [1, MAX_T], or a ValueError that says so."""
+    if isinstance(T, bool) or not isinstance(T, (int, float, np.integer)) or not math.isfinite(T) or T != int(T) \
+            or not 1 <= T <= MAX_T:
+        raise ValueError(f"T must be a whole number of passes from 1 to {MAX_T}, got {T!r}")
+    return int(T)
+
+
 def mc_predict(model: nn.Module | FrozenMLP, X: Any, T: int = DEFAULT_T, *, seed: int = 0) -> MCPrediction:
     """T passes over inputs ``X`` [N, D], one mask per pass shared by all the inputs (module docstring)."""
-    if T < 1:
-        raise ValueError(f"T must be at least 1, got {T}")
+    T = check_passes(T)
     state = MapState(freeze(model), X, seed)
     state.extend(T)
     return state.prediction(T)
@@ -297,8 +309,7 @@ class MCMapCache:
 
     def predict(self, model: nn.Module | FrozenMLP, X: Any, T: int = DEFAULT_T, *, seed: int = 0,
                 version: Hashable | None = None) -> MCPrediction:
-        if T < 1:
-            raise ValueError(f"T must be at least 1, got {T}")
+        T = check_passes(T)
         model = freeze(model) if version is None else model  # the fingerprint needs the frozen copy anyway
         key = cache_key(model, X, seed=seed, version=version)
         with self._lock:

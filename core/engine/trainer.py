@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from core.engine.config import RunConfig
 from core.engine.datasets import Split, make_split
+from core.engine.plain import EventLog, bound_series
 from core.engine.dropout import eval_mode, train_mode
 from core.engine.models import MLP, build_mlp, pick_device
 
@@ -52,23 +53,29 @@ class Callback(Protocol):
 
 
 class HistoryRecorder:
-    """Per-epoch metrics as lists of floats, plus the events (p or lr changed) to mark on the curves."""
+    """Per-epoch metrics as lists of floats, plus the events (p or lr changed) to mark on the curves.
+
+    Both are bounded for runs of any length: the series keep their latest ``MAX_RECORDED_POINTS``
+    epochs whole and thin the older ones (``core.engine.plain.bound_series``), the events keep the
+    latest ``MAX_EVENTS`` and count the rest (``events.hidden``)."""
 
     KEYS = ("epoch", "step", "train_loss", "val_loss", "train_acc", "val_acc", "batch_loss")
 
     def __init__(self) -> None:
         self.series: dict[str, list[float]] = {k: [] for k in self.KEYS}
-        self.events: list[dict[str, Any]] = []
-        self._batch_losses: list[float] = []
+        self.events = EventLog()
+        self._loss_sum, self._loss_count = 0.0, 0  # this epoch's batch losses, as a sum: O(1) however long
 
     def on_step(self, trainer: Trainer, loss: float) -> None:
-        self._batch_losses.append(loss)
+        self._loss_sum += loss
+        self._loss_count += 1
 
     def on_epoch(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        batch_loss = sum(self._batch_losses) / len(self._batch_losses) if self._batch_losses else math.nan
-        self._batch_losses.clear()
+        batch_loss = self._loss_sum / self._loss_count if self._loss_count else math.nan
+        self._loss_sum, self._loss_count = 0.0, 0
         for key in self.KEYS:
             self.series[key].append(batch_loss if key == "batch_loss" else metrics[key])
+        bound_series(self.series)
 
     def on_event(self, trainer: Trainer, event: dict[str, Any]) -> None:
         self.events.append(event)

@@ -140,8 +140,10 @@ class LiveRunner(ThreadedRunner):
             self._set_stats_layer(args.get("layer"))
             self._publish()
             return 0
-        targets = self._trainers if args.get("run") is None else [self._trainers[int(args["run"])]]
+        run = args.get("run")
         try:
+            targets = self._trainers if run is None else \
+                [self._trainers[check_count("run", run, 0, len(self._trainers) - 1)]]
             for trainer in targets:
                 if command == "set_p":
                     p_hidden = args.get("p_hidden")
@@ -293,6 +295,7 @@ class LiveRunner(ThreadedRunner):
             "epoch": trainer.epoch_float,
             "history": {k: thin(v) for k, v in trainer.history.series.items()},
             "events": list(trainer.history.events),
+            "events_hidden": trainer.history.events.hidden,
             "masks": [m[: self._diagram_units] for m in masks],
             "layer_sizes": [2, *trainer.cfg.model.num_hiddens, 2],
             "weights": [

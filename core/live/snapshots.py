@@ -46,7 +46,8 @@ class PairRun(TypedDict, total=False):
     step: int
     epoch: float
     history: History
-    events: list[dict[str, Any]]  # {"epoch", "step", "kind", "text"}: each live change
+    events: list[dict[str, Any]]  # {"epoch", "step", "kind", "text"}: the latest live changes (MAX_EVENTS)
+    events_hidden: int  # older live changes, counted but no longer kept
     masks: list[list[bool]]  # the latest step's keep-masks, input first, cut to the diagram's units
     layer_sizes: list[int]
     weights: list[np.ndarray]  # each Linear's weights, cut to the diagram's units
@@ -89,7 +90,8 @@ class RegressionSnapshot(Snapshot):
     step: int
     epoch: float
     history: dict[str, list[float]]
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # the latest live changes, as for a pair
+    events_hidden: int
     data: dict[str, Any]  # x, y, n, added, intervals
     grid: np.ndarray
     truth: np.ndarray

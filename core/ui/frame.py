@@ -20,6 +20,7 @@ from core.engine.runtime import one_thread
 from core.labs.kinds import JOBS, KINDS
 from core.lessons import all_lessons
 from core.live import pool
+from core.ui.links import as_text
 
 # Plotly imports pandas lazily, the first time a figure checks whether a value is a pandas Series,
 # and looks it up in sys.modules without waiting for an import in progress. On a fresh server two
@@ -62,7 +63,7 @@ def _start_trainers() -> None:
     """Start the worker processes with the first page (they take seconds to get ready), and tell
     the teacher about a server setting that was ignored."""
     for problem in pool.settings().problems:
-        st.warning(f"Server setting ignored: {problem}", icon="⚙️")
+        st.warning(f"Server setting ignored: {as_text(problem)}", icon="⚙️")
     try:
         pool.warm_up()
     except OSError as exc:

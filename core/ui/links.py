@@ -101,6 +101,15 @@ def shown(raw: str, limit: int = 40) -> str:
     return f"`{text[:limit]}…`" if len(text) > limit else f"`{text}`"
 
 
+def as_text(text: str) -> str:
+    """``text`` (a server setting's value, a message quoting one) escaped so that Markdown shows it as it
+    is: every ASCII punctuation mark gets its backslash, so no link, image, emphasis or HTML comes of it."""
+    return "".join("\\" + c if c in _PUNCTUATION else c for c in str(text))
+
+
+_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
 Reader = Callable[[str, str, Any], Any]
 
 

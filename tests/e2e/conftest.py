@@ -100,23 +100,27 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(name: str = "streamlit", env: dict[str, str] | None = None) -> Iterator[AppServer]:
-    """Run `streamlit run app.py` on a free local port in its own process group, with the app's
-    default settings (the tests' own DROPOUT_LAB_* variables removed) plus ``env``."""
+def streamlit_server(name: str = "streamlit", env: dict[str, str] | None = None,
+                     app: Path = REPO_ROOT / "app.py") -> Iterator[AppServer]:
+    """Run `streamlit run /abs/path/app.py` on a free local port in its own process group, with the
+    app's default settings (the tests' own DROPOUT_LAB_* variables removed) plus ``env``.
+
+    It starts in a working directory of its own, not the repository, as a service would: the settings
+    of the app's .streamlit/config.toml (no file watcher, no tracebacks, no GC after each run) must hold
+    wherever it starts from, so no flag here repeats them."""
     ARTIFACTS.mkdir(exist_ok=True)
+    elsewhere = ARTIFACTS / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
     port = _free_port()
     log = ARTIFACTS / f"{name}.log"
     cmd = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        sys.executable, "-m", "streamlit", "run", str(app),
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd, cwd=elsewhere, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**_default_env(), **(env or {})},
         )
     base_url = f"http://127.0.0.1:{port}"

@@ -56,3 +56,15 @@ def test_a_hostile_link_puts_no_words_or_links_in_the_app_s_mouth(open_page, pag
         rendered = outside_code(text)
         assert "evil" not in rendered and "](" not in rendered and "<a" not in rendered, text
         assert "**bold**" not in rendered and ":red[" not in rendered, text
+
+
+def test_a_hostile_server_setting_is_shown_as_text(open_page, monkeypatch):
+    from core.live import pool
+    from core.live.settings import ServerSettings
+
+    hostile = ServerSettings.from_env({"DROPOUT_LAB_REFRESH": "[Session expired](https://evil.example) **now**"})
+    monkeypatch.setattr(pool, "settings", lambda: hostile)
+    at = open_page()
+    said = [w.value for w in at.warning if "Server setting ignored" in w.value]
+    assert said and "evil" in said[0]
+    assert "](" not in said[0] and "**now**" not in said[0] and "https://" not in said[0]

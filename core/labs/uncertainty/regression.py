@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from core.engine.config import ConfigError, ModelConfig, _check_choice, _check_range
 from core.engine.dropout import eval_mode, train_mode
 from core.engine.models import MLP, build_mlp
-from core.engine.plain import read_only
+from core.engine.plain import EventLog, bound_series, read_only
 from core.labs.uncertainty.bands import (FAR_FROM_DATA, GRID, X_RANGE, MCBands, TauTerms, mc_predict,
                                          network_input, paper_lambda, tau_terms)
 
@@ -237,7 +237,7 @@ class RegressionTrainer:
         self._pos = 0
         self.diverged: str | None = None
         self.history: dict[str, list[float]] = {"epoch": [], "step": [], "batch_loss": [], "train_mse": []}
-        self.events: list[dict[str, Any]] = []
+        self.events = EventLog()  # the latest changes; older ones counted (bounded for runs of any length)
         self._batch_losses: list[float] = []
         train_mode(self.model)
 
@@ -305,6 +305,7 @@ class RegressionTrainer:
         for key, value in (("epoch", float(self.epoch)), ("step", float(self.step_count)),
                            ("batch_loss", sum(losses) / len(losses)), ("train_mse", self.train_mse())):
             self.history[key].append(value)
+        bound_series(self.history)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> np.ndarray:

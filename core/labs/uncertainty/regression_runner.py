@@ -146,6 +146,7 @@ class LiveRegression(ThreadedRunner):
             "epoch": t.epoch_float,
             "history": {k: thin(v) for k, v in t.history.items()},
             "events": list(t.events),
+            "events_hidden": t.events.hidden,
             "data": {"x": t.data.x, "y": t.data.y, "n": t.n_train, "added": t.n_train - n_original,
                      "intervals": [list(i) for i in t.data.intervals]},
             "grid": GRID,

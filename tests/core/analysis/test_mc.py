@@ -396,3 +396,12 @@ def test_calibrate_is_fig11_and_both_reliability_diagrams_in_one_job(trained):
     assert got.deterministic.ece == reliability(pred.deterministic, y).ece and got.mc.ece == reliability(pred.mean, y).ece
     weights = 2 * 128 + 128 * 128 + 128 * 2
     assert calibration_work(CalibrationRequest(frozen, X, y, 20, (1, 5, 20), repeats=3)) == (3 * 20 + 20) * len(X) * weights
+
+
+@pytest.mark.parametrize("T", [0, -3, 2.5, True, float("nan"), 10**6, "50"])
+def test_a_number_of_passes_no_control_could_send_is_refused_with_a_sentence(T):
+    model = model_of()
+    with pytest.raises(ValueError, match="T must be a whole number of passes from 1 to"):
+        mc_predict(model, points(5), T)
+    with pytest.raises(ValueError, match="T must be a whole number of passes"):
+        MCMapCache().predict(model, points(5), T)

@@ -144,3 +144,23 @@ def test_predict_proba_is_deterministic_and_in_range():
     p1, p2 = trainer.predict_proba(grid), trainer.predict_proba(grid)
     assert np.array_equal(p1, p2) and ((p1 >= 0) & (p1 <= 1)).all()
     assert trainer.model.training, "predicting must leave the model training"
+
+
+def test_a_run_without_evaluation_keeps_no_growing_record_of_its_steps():
+    trainer = Trainer(TINY, evaluate=False)
+    for _ in range(300):
+        trainer.step()
+    assert all(values == [] for values in trainer.history.series.values())
+    assert not any(isinstance(v, list) and v for v in vars(trainer.history).values())  # nothing appended per step
+
+
+def test_a_long_run_keeps_a_bounded_history_with_its_latest_epochs_whole():
+    from core.engine.plain import MAX_RECORDED_POINTS
+
+    trainer = Trainer(TINY)
+    metrics = {key: 0.5 for key in trainer.history.KEYS}
+    for epoch in range(3 * MAX_RECORDED_POINTS):
+        trainer.history.on_epoch(trainer, {**metrics, "epoch": float(epoch)})
+    epochs = trainer.history.series["epoch"]
+    assert len(epochs) <= 2 * MAX_RECORDED_POINTS
+    assert epochs[-1] == 3 * MAX_RECORDED_POINTS - 1 and epochs[-MAX_RECORDED_POINTS:] == sorted(epochs[-MAX_RECORDED_POINTS:])

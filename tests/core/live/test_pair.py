@@ -149,6 +149,10 @@ def test_an_invalid_value_is_reported_not_fatal(runner):
     ("set_speed", {"epochs_per_second": -1.0}, "ignored set_speed: epochs_per_second must be"),
     ("step", {"n": 0}, "ignored step: n must be a whole number of steps from 1 to"),
     ("step", {"n": 2.5}, "ignored step: n must be a whole number of steps"),
+    ("set_p", {"run": 5, "p_hidden": [0.1]}, "ignored set_p: run must be a whole number from 0 to 0, got 5"),
+    ("set_p", {"run": -1, "p_hidden": [0.1]}, "ignored set_p: run must be a whole number from 0 to 0"),
+    ("set_lr", {"run": "b", "lr": 0.1}, "ignored set_lr: run must be a whole number"),
+    ("set_mc", {"passes": 10**6}, "ignored set_mc"),
 ])
 def test_values_no_control_could_send_are_refused_and_the_run_goes_on(runner, command, kwargs, words):
     """The shared lifecycle (core.live.runner) checks what a crafted message could send: a sentence,
@@ -303,3 +307,18 @@ def test_monte_carlo_maps_and_the_probe_are_computed_in_the_runner():
         assert snap["probe"] == (0.0, 0.0) and snap["runs"][0]["mc"]["probe"]["probs"].shape == (35,)
     finally:
         r.close()
+
+
+def test_five_thousand_slider_moves_keep_the_snapshot_and_the_figure_small(runner):
+    from core.engine.plain import MAX_EVENTS
+    from core.viz import curves
+
+    r = runner(CFG)
+    for i in range(5000):
+        r.send("set_p", run=0, p_hidden=[0.5 if i % 2 else 0.4, 0.5])
+    snap = r.wait_for(lambda s: s["runs"][0]["events_hidden"] + len(s["runs"][0]["events"]) == 5000, timeout=60)
+    run = snap["runs"][0]
+    assert len(run["events"]) == MAX_EVENTS and run["events_hidden"] == 5000 - MAX_EVENTS
+    figure = curves(snap["runs"], ["A"], "loss")
+    assert len(figure.layout.shapes) == MAX_EVENTS
+    assert f"{5000 - MAX_EVENTS} earlier ones not" in figure.layout.title.text
