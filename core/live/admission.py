@@ -59,3 +59,45 @@ class Admission:
         """(runs training, runs waiting)."""
         with self._lock:
             return len(self._holders), len(self._queue)
+
+
+class ServerFull(RuntimeError):
+    """A new run was refused: the server (or this one browser) already holds as many runs as it may."""
+
+
+class RunCount:
+    """Runs that exist (playing or not), counted per server and per owner (a browser), each capped.
+
+    A run counts from ``admit`` until it is no longer ``alive`` (closed by its page, its tab's lease,
+    or its worker's end). ``None`` caps do not cap."""
+
+    def __init__(self, max_runs: int | None, max_per_owner: int | None):
+        self.max_runs, self.max_per_owner = max_runs, max_per_owner
+        self._lock = threading.Lock()
+        self._runs: list[tuple[Hashable, object]] = []  # (owner, runner)
+
+    def _prune(self) -> None:
+        self._runs = [(owner, run) for owner, run in self._runs if getattr(run, "alive", False)]
+
+    def check(self, owner: Hashable | None) -> None:
+        """Raise ``ServerFull`` with what to do when one more run for ``owner`` would pass a cap."""
+        with self._lock:
+            self._prune()
+            if self.max_runs is not None and len(self._runs) >= self.max_runs:
+                raise ServerFull(f"the server is full: it holds {len(self._runs)} runs, the most it takes "
+                                 "(DROPOUT_LAB_MAX_RUNS). Close the tabs of this app you no longer use, or ask "
+                                 "your teacher; a place frees up as soon as any run anywhere is closed.")
+            mine = sum(1 for who, _ in self._runs if owner is not None and who == owner)
+            if self.max_per_owner is not None and owner is not None and mine >= self.max_per_owner:
+                raise ServerFull(f"this browser already holds {mine} run{'s' * (mine != 1)}, the most one browser may "
+                                 "(DROPOUT_LAB_MAX_RUNS_PER_BROWSER). Close the tabs of this app you no longer "
+                                 "use; their runs stop within seconds and this one can start.")
+
+    def admit(self, owner: Hashable | None, run: object) -> None:
+        with self._lock:
+            self._runs.append((owner, run))
+
+    def count(self, owner: Hashable | None = None) -> int:
+        with self._lock:
+            self._prune()
+            return len(self._runs) if owner is None else sum(1 for who, _ in self._runs if who == owner)

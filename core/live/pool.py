@@ -39,9 +39,9 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Union
+from typing import Any, Callable, Hashable, Mapping, NamedTuple, Union
 
-from core.live.admission import Admission
+from core.live.admission import Admission, RunCount
 from core.live.jobs import BackgroundExperiment, GatedJob
 from core.live.link import CALL_TIMEOUT, Link, RemoteError, WorkerGone
 from core.live.remote import RemoteJob, RemoteRunner
@@ -309,6 +309,7 @@ _local: Admission | None = None
 _job_admission: Admission | None = None
 _UNCAPPED = Admission(None)
 _pool: WorkerPool | None = None
+_runs: RunCount | None = None
 
 
 def settings() -> ServerSettings:
@@ -321,15 +322,27 @@ def settings() -> ServerSettings:
     return _settings
 
 
-def start_runner(kind: str, *args: Any, **kwargs: Any) -> Runner:
+def start_runner(kind: str, *args: Any, owner: Hashable | None = None, **kwargs: Any) -> Runner:
     """A new runner of ``kind`` (a name handed to ``use_kinds``) as the settings say: in the worker
-    pool, or as a thread of this process; both under the cap."""
+    pool, or as a thread of this process; both under the cap on runs training at once. ``owner``
+    (a browser) is counted against the caps on runs that exist: past one, ``ServerFull`` says why."""
     kwargs.setdefault("unwatched_pause", UNWATCHED_PAUSE)
-    runner = _kind(kind).runner
+    factory = _kind(kind).runner
+    runs = _run_count()
+    runs.check(owner)
     pool = warm_up()
-    if pool is not None:
-        return pool.start(kind, *args, **kwargs)
-    return runner(*args, gate=_local, **kwargs)
+    runner = pool.start(kind, *args, **kwargs) if pool is not None else factory(*args, gate=_local, **kwargs)
+    runs.admit(owner, runner)
+    return runner
+
+
+def _run_count() -> RunCount:
+    global _runs
+    with _lock:
+        if _runs is None:
+            chosen = settings()
+            _runs = RunCount(chosen.max_runs, chosen.max_runs_per_browser)
+        return _runs
 
 
 def start_job(name: str, key: str, job_settings: Any, *, capped: bool = True) -> GatedJob:

@@ -4,7 +4,9 @@ See the README's "Running for a class". ``DROPOUT_LAB_TRAINERS`` (``processes``,
 ``threads``), ``DROPOUT_LAB_WORKERS`` (default: the CPU count), ``DROPOUT_LAB_MAX_TRAINERS``
 (default ``DEFAULT_MAX_TRAINERS``; 0 = no cap), ``DROPOUT_LAB_MAX_JOBS`` (background jobs at
 once, default: one per worker; 0 = no cap), ``DROPOUT_LAB_JOB_BUDGET`` (the most estimated work one
-job may ask for, default ``DEFAULT_JOB_BUDGET``), ``DROPOUT_LAB_REFRESH`` (seconds between two redraws
+job may ask for, default ``DEFAULT_JOB_BUDGET``), ``DROPOUT_LAB_MAX_RUNS`` and
+``DROPOUT_LAB_MAX_RUNS_PER_BROWSER`` (runs that may exist at once, training or not; 0 = no cap),
+``DROPOUT_LAB_REFRESH`` (seconds between two redraws
 of a live view) and ``DROPOUT_LAB_REDRAWS`` (redraws per second for all live views of the app process
 together: see ``core.live.redraw``), both read by the pages.
 """
@@ -15,6 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 DEFAULT_MAX_TRAINERS = 40
+DEFAULT_MAX_RUNS = 200
+"""Runs that may exist at once per app process, training or not: five per student of a class of 40."""
+DEFAULT_MAX_RUNS_PER_BROWSER = 12
+"""Runs one browser (all its tabs) may hold: a lesson page holds one to three, so four pages' worth."""
 DEFAULT_JOB_BUDGET = 5e11
 """Most estimated multiply-adds one background job may ask for (``core.engine.sweep.Sweep.work``):
 about ten times lesson 3's largest default experiment (Fig. 10, 4.9e10), a few minutes of one core."""
@@ -36,6 +42,8 @@ class ServerSettings:
     redraws: float = DEFAULT_REDRAWS
     max_jobs: int | None = None  # background jobs at once; None: no cap (from_env's default: one per worker)
     job_budget: float = DEFAULT_JOB_BUDGET
+    max_runs: int | None = DEFAULT_MAX_RUNS  # runs that exist at once; None: no cap
+    max_runs_per_browser: int | None = DEFAULT_MAX_RUNS_PER_BROWSER
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -53,7 +61,11 @@ class ServerSettings:
         redraws = _number(env, "DROPOUT_LAB_REDRAWS", float, DEFAULT_REDRAWS, 1.0, 1000.0, problems)
         jobs = _number(env, "DROPOUT_LAB_MAX_JOBS", int, workers, 0, 10_000, problems)
         budget = _number(env, "DROPOUT_LAB_JOB_BUDGET", float, DEFAULT_JOB_BUDGET, 1e6, 1e18, problems)
-        return cls(trainers, workers, cap or None, refresh, redraws, jobs or None, budget, tuple(problems))
+        runs = _number(env, "DROPOUT_LAB_MAX_RUNS", int, DEFAULT_MAX_RUNS, 0, 1_000_000, problems)
+        per_browser = _number(env, "DROPOUT_LAB_MAX_RUNS_PER_BROWSER", int, DEFAULT_MAX_RUNS_PER_BROWSER, 0, 10_000,
+                              problems)
+        return cls(trainers, workers, cap or None, refresh, redraws, jobs or None, budget, runs or None,
+                   per_browser or None, tuple(problems))
 
 
 def over_budget(work: float, budget: float) -> str | None:

@@ -12,11 +12,12 @@ from typing import Any, Callable
 import streamlit as st
 
 from core.engine.config import RunConfig, to_flat
+from core.live.admission import ServerFull
 from core.live.pool import Runner, settings as server_settings, start_runner
 from core.live.redraw import RedrawBudget
 from core.live.snapshots import PairSnapshot, Snapshot
 from core.ui import frame as router
-from core.ui.session import session_lease
+from core.ui.session import browser_id, session_lease
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def drive(ns: str, *, built: dict[str, Any], values: Any, start: Callable[[], Ru
 def _new_runner(start: Callable[[], Runner], *, play: bool, ns: str) -> tuple[Runner, Snapshot]:
     try:
         runner = start()
+    except ServerFull as exc:
+        st.error(f"This run cannot start: {exc}", icon="🚫")
+        st.stop()
     except (ValueError, KeyError, RuntimeError, OSError) as exc:  # a device that is not there, no workers
         st.error(f"Could not start training: {exc}")
         st.stop()
@@ -152,7 +156,8 @@ def sync_runner(settings: Settings, *, ns: str, **options: Any) -> tuple[Runner,
     starts a new run and says why; p, lr, weight decay, max epochs and the pace go to the running
     trainers. Pass the snapshot it returns to ``buttons`` and ``live_view``."""
     def start() -> Runner:
-        return start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second, **options)
+        return start_runner("live", settings.a, settings.b, epochs_per_second=settings.epochs_per_second,
+                            owner=browser_id(), **options)
 
     return drive(ns, built=structure(settings, options), values=settings, start=start, apply=_apply_settings)
 

@@ -87,6 +87,27 @@ def test_a_full_class_queues_a_run_until_a_place_frees(browser):
             second.close()
 
 
+def test_one_browser_s_tabs_share_its_cap_on_runs_and_another_browser_still_starts(browser):
+    with streamlit_server("streamlit-e2e-tabs", env={"DROPOUT_LAB_MAX_RUNS_PER_BROWSER": "1"}) as server:
+        greedy, classmate = browser.new_context(), browser.new_context()
+        try:
+            tab_1 = greedy.new_page()
+            tab_1.goto(server.base_url + "/playground")
+            wait_for_training(tab_1)
+            tab_2 = greedy.new_page()  # the same browser: its cookie names it
+            tab_2.goto(server.base_url + "/coadaptation")
+            expect(tab_2.get_by_text("this browser already holds 1 run").first).to_be_visible(
+                timeout=FIRST_CHART_TIMEOUT_MS)
+            other = classmate.new_page()
+            other.goto(server.base_url + "/coadaptation")
+            expect(other.get_by_text(re.compile(r"Epoch [0-9.]+ of")).first).to_be_visible(
+                timeout=FIRST_CHART_TIMEOUT_MS)
+            expect(other.get_by_text("already holds")).to_have_count(0)
+        finally:
+            greedy.close()
+            classmate.close()
+
+
 def test_stopping_the_app_leaves_no_process_behind(browser):
     with streamlit_server("streamlit-e2e-stop") as server:
         context = browser.new_context()

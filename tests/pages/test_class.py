@@ -47,3 +47,33 @@ def test_a_setting_that_makes_no_sense_is_named_on_the_page(monkeypatch, open_pa
     warnings = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]  # as shown: the escapes rendered
     assert any("Server setting ignored" in w and "DROPOUT_LAB_MAX_TRAINERS" in w and "'lots'" in w for w in warnings)
     assert not at.exception
+
+
+def test_a_full_server_refuses_a_new_run_with_what_to_do_and_starts_it_once_a_place_frees(monkeypatch, open_page):
+    from core.live.admission import RunCount
+    from core.ui.labs import coadaptation
+    from core.ui.labs.playground import RUNNER
+
+    monkeypatch.setattr(pool, "_runs", RunCount(max_runs=1, max_per_owner=None))
+    first = open_page("pages/02_playground.py")
+    assert first.session_state[RUNNER].alive
+    second = open_page("pages/04_coadaptation.py")
+    assert not second.exception
+    assert any("the server is full" in e.value and "Close the tabs" in e.value for e in second.error)
+    assert coadaptation.RUNNER not in second.session_state or second.session_state[coadaptation.RUNNER] is None
+    first.session_state[RUNNER].close()
+    second.run()
+    assert not second.error and second.session_state[coadaptation.RUNNER].alive
+
+
+def test_every_tab_of_one_browser_has_one_owner_and_another_browser_another():
+    from core.ui.session import _token
+
+    def cookie(mask: bytes, token: bytes) -> str:
+        return "2|" + mask.hex() + "|" + bytes(m ^ t for m, t in zip(mask, token)).hex() + "|1796360000"
+
+    token = bytes(range(32))
+    tab_1, tab_2 = cookie(b"\x01" * 32, token), cookie(b"\x7f" * 32, token)  # masked afresh on each load
+    assert tab_1 != tab_2 and _token(tab_1) == _token(tab_2) is not None
+    assert _token(cookie(b"\x01" * 32, bytes(range(1, 33)))) != _token(tab_1)
+    assert _token(None) is None and _token("garbage") is None and _token("2|zz|zz|1") is None

@@ -26,6 +26,7 @@ from core.live.pool import Runner, start_runner
 from core.live.snapshots import PairSnapshot, RegressionSnapshot
 from core.ui import live
 from core.ui.clicks import Clicks
+from core.ui.session import browser_id
 from core.ui.jobs import JobPanel, run_now
 from core.ui.live import Settings
 
@@ -87,7 +88,8 @@ def regression_runner() -> tuple[Runner, RegressionSnapshot]:
         st.stop()
 
     def start() -> Runner:
-        return start_runner("regression", cfg, n_passes=int(values["T"]), epochs_per_second=speed)
+        return start_runner("regression", cfg, n_passes=int(values["T"]), epochs_per_second=speed,
+                            owner=browser_id())
 
     return live.drive(REG, built={name: values[name] for name in STRUCTURAL},
                       values=(float(values["p"]), int(values["T"]), speed), start=start, apply=_apply_reg)
