@@ -20,6 +20,10 @@ class RemoteError(RuntimeError):
     """The other end raised while handling a call; the message says what."""
 
 
+class _Broken(Exception):
+    """A message arrived that this end cannot read: the link closes."""
+
+
 class Link:
     """Requests, replies and one-way posts over a ``Connection``, from any thread, both ways.
 
@@ -34,9 +38,11 @@ class Link:
         self._handlers = handlers
         self._slow = slow
         self._send_lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._pending: dict[int, list] = {}  # id -> [event, ok, value]
         self._ids = itertools.count(1)
         self._closed: str | None = None
+        self.broken: str | None = None  # why it closed, when it was this end that could not go on
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="link") if slow else None
 
     @property
@@ -67,15 +73,34 @@ class Link:
         return value
 
     def close(self) -> None:
-        self._conn.close()
+        """Close this end (safe from any thread, more than once: the fd is closed exactly once)."""
+        with self._close_lock:
+            if not self._conn.closed:
+                try:
+                    self._conn.close()
+                except OSError:
+                    pass
 
     def serve(self) -> str:
+        """Read and dispatch until the other end closes, or until a message cannot be read or handled
+        here (it fails to unpickle, say): then the link closes with that reason, so its owner learns
+        of it (the app replaces the worker), rather than this thread dying in silence."""
         try:
             while True:
-                self._dispatch(pickle.loads(self._conn.recv_bytes()))
+                data = self._conn.recv_bytes()
+                try:
+                    message = pickle.loads(data)
+                except Exception as exc:  # noqa: BLE001 - a message we cannot read: the wire is not to be trusted
+                    raise _Broken(f"a message could not be read ({type(exc).__name__}: {exc})") from None
+                self._dispatch(message)
         except (EOFError, OSError) as exc:
             reason = "closed" if isinstance(exc, EOFError) else f"{type(exc).__name__}: {exc}"
+        except _Broken as exc:
+            reason = self.broken = str(exc)
+        except Exception as exc:  # noqa: BLE001 - last resort: say why, never vanish
+            reason = self.broken = f"the link failed ({type(exc).__name__}: {exc})"
         self._closed = reason
+        self.close()  # the other end reads end-of-file: both sides know
         for slot in list(self._pending.values()):
             slot[1], slot[2] = None, reason
             slot[0].set()
@@ -116,3 +141,9 @@ class Link:
                 self._write(reply)
             except WorkerGone:
                 pass  # the caller is gone: nobody to answer
+            except Exception as exc:  # noqa: BLE001 - an answer that cannot be pickled: say so instead
+                try:
+                    self._write(("err", msg_id, f"the answer to {kind} could not be sent ({type(exc).__name__}: "
+                                 f"{exc})"))
+                except WorkerGone:
+                    pass

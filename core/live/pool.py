@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Callable, Hashable, Mapping, NamedTuple, Union
 
 from core.live.admission import Admission, RunCount
 from core.live.jobs import BackgroundExperiment, GatedJob
-from core.live.link import CALL_TIMEOUT, Link, RemoteError, WorkerGone
+from core.live.link import CALL_TIMEOUT, RemoteError, WorkerGone
+from core.live.process import JOB_WORKER_INDEX, JOB_WORKER_NICE, START_TIMEOUT, Worker
 from core.live.remote import RemoteJob, RemoteRunner
 from core.live.runner import ThreadedRunner
 from core.live.settings import ServerSettings, over_budget
@@ -107,83 +103,15 @@ def _kind(name: str) -> Kind:
     return _kinds[name]
 
 
-WORKER_NICE = 10
-"""How much lower the workers' CPU priority is than the app's (Linux nice levels)."""
-JOB_WORKER_NICE = 15
-"""Background jobs run in a worker process of their own, lower still: a sweep holding its process's
-interpreter lock then stalls no live run, and the class's charts come before a long run's end."""
-JOB_WORKER_INDEX = 1000
-"""The job worker's index (the trainer workers count from 0)."""
-START_TIMEOUT = 120.0
-"""Seconds to wait for a worker to build a runner: a fresh worker first imports torch."""
+RESPAWN_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+"""Seconds before a worker that died is replaced, by how many of its predecessors in a row died before
+they had served ``SHORT_LIFE`` s: a worker that cannot start is retried ever more slowly, not in a loop."""
+SHORT_LIFE = 20.0
+PICK_WAIT = 10.0
+"""Seconds a new run waits for a worker when every one is being replaced, before it is told to try again."""
 UNWATCHED_PAUSE = 30.0
 """A page's run that nobody looked at for this many seconds pauses itself (a tab left in the
 background: browsers then slow its refresh to once a minute)."""
-ROOT = Path(__file__).resolve().parents[2]
-
-
-# -- the app's side: workers and their runners -------------------------------------------------
-class Worker:
-    """One worker process and the link to it; ``dead`` says why it stopped (None while it lives)."""
-
-    def __init__(self, index: int, pool: "WorkerPool", nice: int = 0):
-        self.index, self.nice = index, nice or WORKER_NICE
-        self.runners: set[int] = set()
-        self.jobs: set[int] = set()
-        self.dead: str | None = None
-        self.gone = threading.Event()  # set once ``dead`` says why
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        cap = pool.admission.cap or 0
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.worker", str(theirs.fileno()), str(cap), str(self.nice)],
-            pass_fds=(theirs.fileno(),), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._socket = ours
-        self.link = Link(Connection(os.dup(ours.fileno())), {
-            "acquire": lambda rid: pool.admission.request((index, rid), lambda pos: self._notify(rid, pos)),
-            "release": lambda rid: pool.admission.release((index, rid)),
-            "job_end": lambda jid: pool._job_ended(jid),
-        })
-        self._reader = threading.Thread(target=self._read, args=(pool,), name=f"dropout-worker-{index}", daemon=True)
-        self._reader.start()
-
-    def _notify(self, rid: int, position: int) -> None:
-        try:
-            self.link.post("notify", rid, position)
-        except WorkerGone:
-            pass
-
-    def _read(self, pool: "WorkerPool") -> None:
-        self.link.serve()
-        try:
-            code = self.process.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self.dead = _describe_exit(code)
-        self.gone.set()
-        pool._lost(self)
-
-    def stop(self) -> None:
-        """Close the link; the worker reads end-of-file and exits with its runners."""
-        try:
-            # shutdown first: a plain close waits for this process's reader thread to leave recv
-            self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already gone
-        self._socket.close()
-        self.link.close()
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
 
 
 class WorkerPool:
@@ -197,24 +125,60 @@ class WorkerPool:
         self._jobs: dict[int, RemoteJob] = {}
         self._job_worker: Worker | None = None
         self._shut = False
-        self._workers = [Worker(i, self) for i in range(workers)]
+        self._young_deaths: dict[int, int] = {}  # by worker index: deaths in a row before SHORT_LIFE
+        self._workers: list[Worker] = []
+        try:
+            for i in range(workers):
+                self._workers.append(Worker(i, self))
+        except (OSError, RuntimeError) as exc:  # no process or thread to be had: leave none half-started
+            self.shutdown(timeout=2.0)
+            raise RuntimeError(f"the server could not start its training processes ({exc})") from None
 
     def start(self, kind: str, *args: Any, **kwargs: Any) -> RemoteRunner:
-        """A new ``kind`` runner (one handed to ``use_kinds``) in the least busy worker; its constructor's
-        ValueError, TypeError or KeyError comes back as a ValueError with the same message."""
+        """A new ``kind`` runner (one handed to ``use_kinds``) in the least busy worker that answers; its
+        constructor's ValueError, TypeError or KeyError comes back as a ValueError with the same message.
+        A worker lost while it builds the runner (killed, hung) is left for another, once; then a
+        RuntimeError says to try again."""
         commands = _kind(kind).commands
-        with self._lock:
-            if self._shut:
-                raise RuntimeError("the worker pool has shut down")
-            worker = min((w for w in self._workers if w.dead is None), key=lambda w: len(w.runners))
-            rid = next(self._rids)
-            worker.runners.add(rid)
-        try:
-            first = worker.link.call("create", rid, kind, args, kwargs, timeout=START_TIMEOUT)
-        except (RemoteError, WorkerGone, TimeoutError) as exc:
-            self._forget(worker, rid)
-            raise ValueError(str(exc)) from None
-        return RemoteRunner(self, worker, rid, commands, first)
+        problem: Exception | None = None
+        for _ in range(2):
+            worker, rid = self._pick()
+            try:
+                first = worker.link.call("create", rid, kind, args, kwargs, timeout=START_TIMEOUT)
+            except RemoteError as exc:  # the runner's own refusal: a setting it does not take
+                self._forget(worker, rid)
+                raise ValueError(str(exc)) from None
+            except (WorkerGone, TimeoutError) as exc:
+                self._forget(worker, rid)
+                try:
+                    worker.link.post("close", rid)  # should it be built after all, it is closed at once
+                except WorkerGone:
+                    pass
+                problem = exc
+                continue
+            return RemoteRunner(self, worker, rid, commands, first)
+        raise RuntimeError(f"the training process that was to run it was lost ({problem}), and is being "
+                           "replaced. Try again in a few seconds.")
+
+    def _pick(self) -> tuple[Worker, int]:
+        """The least busy worker that answers (else the least busy that lives), and a new run id for it;
+        when every worker is being replaced, wait up to ``PICK_WAIT`` s for one, then say so."""
+        deadline = time.monotonic() + PICK_WAIT
+        while True:
+            with self._lock:
+                if self._shut:
+                    raise RuntimeError("the worker pool has shut down")
+                living = [w for w in self._workers if w.dead is None]
+                chosen = [w for w in living if w.responsive] or living
+                if chosen:
+                    worker = min(chosen, key=lambda w: len(w.runners))
+                    rid = next(self._rids)
+                    worker.runners.add(rid)
+                    return worker, rid
+            if time.monotonic() > deadline:
+                raise RuntimeError("no training process is running right now: the server is starting new ones. "
+                                   "Try again in a few seconds.")
+            time.sleep(0.2)
 
     def start_job(self, name: str, key: str, settings: Any, on_end: Callable[[], None]) -> RemoteJob:
         """Job ``name`` in the job worker; ``on_end`` is called once when it ends or is let go."""
@@ -280,7 +244,8 @@ class WorkerPool:
             worker.runners.discard(rid)
 
     def _lost(self, worker: Worker) -> None:
-        """A worker's link closed: free its places, and start a replacement unless shutting down."""
+        """A worker's link closed: free its places, and replace it unless shutting down (at once after
+        a long life; after a growing delay when it died young, ``RESPAWN_BACKOFF``)."""
         self.admission.release_where(lambda who: isinstance(who, tuple) and who[0] == worker.index)
         for job in [j for j in list(self._jobs.values()) if j._worker is worker]:
             job.snapshot()  # says the worker died, and gives the job's place under the job cap back
@@ -289,14 +254,47 @@ class WorkerPool:
                 return
             if worker is self._job_worker:
                 self._job_worker = None  # the next job starts a new one
+                delay = None
             elif worker in self._workers:
-                self._workers[self._workers.index(worker)] = Worker(worker.index, self)
+                young = time.monotonic() - worker.started < SHORT_LIFE
+                self._young_deaths[worker.index] = self._young_deaths.get(worker.index, 0) + 1 if young else 0
+                delay = RESPAWN_BACKOFF[min(self._young_deaths[worker.index], len(RESPAWN_BACKOFF) - 1)]
+                if worker.dead in ("killed by SIGTERM", "killed by SIGINT"):
+                    delay = max(delay, 2.0)  # the whole app may be stopping: its exit hook stops the respawn
             else:
                 return
             self.restarts += 1
-        then = "the next background run starts a new one" if worker.index == JOB_WORKER_INDEX else "started a new one"
+        if delay is None:
+            then = "the next background run starts a new one"
+        else:
+            then = f"a new one starts in {delay:g} s" if delay else "started a new one"
+            self._replace_later(worker, delay)
         print(f"dropout-lab: worker {worker.index} (pid {worker.process.pid}) stopped: {worker.dead}; {then}",
               file=sys.stderr, flush=True)
+
+    def _replace_later(self, worker: Worker, delay: float) -> None:
+        """Start ``worker``'s successor after ``delay`` s (on a thread of its own when there is a delay);
+        when no process or thread can be had, try again later, more slowly, and say so."""
+        def replace() -> None:
+            time.sleep(delay)
+            with self._lock:
+                if self._shut or worker not in self._workers:
+                    return
+                try:
+                    self._workers[self._workers.index(worker)] = Worker(worker.index, self)
+                    return
+                except (OSError, RuntimeError) as exc:  # no process or thread to be had now
+                    problem = exc
+                    failures = self._young_deaths[worker.index] = self._young_deaths.get(worker.index, 0) + 1
+                    retry = RESPAWN_BACKOFF[min(failures, len(RESPAWN_BACKOFF) - 1)] or RESPAWN_BACKOFF[1]
+            print(f"dropout-lab: could not start worker {worker.index} ({problem}); trying again in {retry:g} s",
+                  file=sys.stderr, flush=True)
+            self._replace_later(worker, retry)
+
+        if delay:
+            threading.Thread(target=replace, name="dropout-respawn", daemon=True).start()
+        else:
+            replace()
 
 
 # -- the one entry point -----------------------------------------------------------------------

@@ -13,10 +13,12 @@ from core.live.jobs import job_snapshot
 from core.live.link import CALL_TIMEOUT, RemoteError, WorkerGone
 
 if TYPE_CHECKING:  # annotations only: the pool imports this module
-    from core.live.pool import Worker, WorkerPool
+    from core.live.pool import WorkerPool
+    from core.live.process import Worker
 
 
 WORKER_DIED = "training stopped: the process that ran it ended unexpectedly ({reason}). Everyone else's runs go on."
+RUN_LOST = "training stopped: the process that ran it could not report on it ({reason}). Start a new run."
 
 
 class RemoteRunner:
@@ -85,8 +87,12 @@ class RemoteRunner:
                                                   timeout=wait + CALL_TIMEOUT)
         except TimeoutError:
             return have  # a worker too busy to answer in time: show the last snapshot
-        except (WorkerGone, RemoteError):
-            return self._died(have) if self._worker.dead is not None or self._worker.link.closed else have
+        except WorkerGone:
+            return self._died(have)
+        except RemoteError as exc:  # the worker lives but cannot give this run's state: say so, not frozen charts
+            if self._worker.dead is not None or self._worker.link.closed:
+                return self._died(have)
+            return self._failed(have, RUN_LOST.format(reason=exc))
         with self._lock:
             self._alive = alive
             if newer is not None and newer["version"] > self._snapshot["version"]:
@@ -95,13 +101,18 @@ class RemoteRunner:
 
     def _died(self, have: dict[str, Any]) -> dict[str, Any]:
         self._worker.gone.wait(3.0)  # the link closes a moment before the exit status is known
+        reason = self._worker.dead or self._worker.link.closed or "no answer"
+        return self._failed(have, WORKER_DIED.format(reason=reason))
+
+    def _failed(self, have: dict[str, Any], message: str) -> dict[str, Any]:
+        """This run is over, with ``message`` as its last word (the page then offers a new run)."""
         with self._lock:
             if self._snapshot["state"] != "error" or self._alive:
-                reason = self._worker.dead or self._worker.link.closed or "no answer"
                 self._alive = False
-                self._snapshot = {**have, "version": have["version"] + 1, "state": "error",
-                                  "message": WORKER_DIED.format(reason=reason)}
-            return self._snapshot
+                self._snapshot = {**have, "version": have["version"] + 1, "state": "error", "message": message}
+            snapshot = self._snapshot
+        self.close(timeout=0)
+        return snapshot
 
 
 JOB_WORKER_DIED = "the process that ran it ended unexpectedly ({reason}). Press Run to try again."

@@ -75,7 +75,14 @@ def check_speed(eps: Any) -> float | None:
     return float(eps)
 
 
+NO_ANSWER = -1
+"""The position a gate gives when it could not ask for a place: the run waits, and the gate asks again."""
+
+
 def queued_message(position: int, cap: int | None) -> str:
+    if position == NO_ANSWER:
+        return ("Waiting for a training place: the server did not answer in time. It asks again every "
+                "second; the run starts by itself once it has a place.")
     ahead = "it is next in line" if position == 1 else f"{position - 1} runs are ahead of it"
     return (f"The class is full: this server trains at most {cap} runs at once. Your run is queued ({ahead}) "
             "and starts by itself as soon as a place frees up.")
