@@ -109,6 +109,10 @@ they had served ``SHORT_LIFE`` s: a worker that cannot start is retried ever mor
 SHORT_LIFE = 20.0
 PICK_WAIT = 10.0
 """Seconds a new run waits for a worker when every one is being replaced, before it is told to try again."""
+RETRY_FOR = 30.0
+"""A new run whose worker is lost while it builds the run (killed, found hung) goes to another worker,
+never one already lost, for up to this many seconds: when every worker hangs at once, the replacements
+take it."""
 UNWATCHED_PAUSE = 30.0
 """A page's run that nobody looked at for this many seconds pauses itself (a tab left in the
 background: browsers then slow its refresh to once a minute)."""
@@ -137,12 +141,14 @@ class WorkerPool:
     def start(self, kind: str, *args: Any, **kwargs: Any) -> RemoteRunner:
         """A new ``kind`` runner (one handed to ``use_kinds``) in the least busy worker that answers; its
         constructor's ValueError, TypeError or KeyError comes back as a ValueError with the same message.
-        A worker lost while it builds the runner (killed, hung) is left for another, once; then a
-        RuntimeError says to try again."""
+        A worker lost while it builds the runner (killed, hung) is left for another, for up to
+        ``RETRY_FOR`` s; then a RuntimeError says to try again."""
         commands = _kind(kind).commands
         problem: Exception | None = None
-        for _ in range(2):
-            worker, rid = self._pick()
+        failed: set[int] = set()  # ids of the workers lost while building it: never asked twice
+        deadline = time.monotonic() + RETRY_FOR
+        while problem is None or time.monotonic() < deadline:
+            worker, rid = self._pick(avoid=failed)
             try:
                 first = worker.link.call("create", rid, kind, args, kwargs, timeout=START_TIMEOUT)
             except RemoteError as exc:  # the runner's own refusal: a setting it does not take
@@ -155,20 +161,22 @@ class WorkerPool:
                 except WorkerGone:
                     pass
                 problem = exc
+                failed.add(id(worker))
                 continue
             return RemoteRunner(self, worker, rid, commands, first)
-        raise RuntimeError(f"the training process that was to run it was lost ({problem}), and is being "
+        raise RuntimeError(f"the training processes that were to run it were lost ({problem}), and are being "
                            "replaced. Try again in a few seconds.")
 
-    def _pick(self) -> tuple[Worker, int]:
+    def _pick(self, avoid: set[int] = frozenset()) -> tuple[Worker, int]:
         """The least busy worker that answers (else the least busy that lives), and a new run id for it;
-        when every worker is being replaced, wait up to ``PICK_WAIT`` s for one, then say so."""
+        when every worker is being replaced, wait up to ``PICK_WAIT`` s for one, then say so. Workers
+        whose ``id`` is in ``avoid`` (lost while building a run) are not chosen."""
         deadline = time.monotonic() + PICK_WAIT
         while True:
             with self._lock:
                 if self._shut:
                     raise RuntimeError("the worker pool has shut down")
-                living = [w for w in self._workers if w.dead is None]
+                living = [w for w in self._workers if w.dead is None and id(w) not in avoid]
                 chosen = [w for w in living if w.responsive] or living
                 if chosen:
                     worker = min(chosen, key=lambda w: len(w.runners))

@@ -112,8 +112,12 @@ def _new_runner(start: Callable[[], Runner], *, play: bool, ns: str) -> tuple[Ru
     except ServerFull as exc:
         st.error(f"This run cannot start: {exc}", icon="🚫")
         st.stop()
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:  # a device that is not there, no workers
+    except (ValueError, KeyError) as exc:  # a setting the engine refuses, a device that is not there
         st.error(f"Could not start training: {exc}")
+        st.stop()
+    except (RuntimeError, OSError) as exc:  # no worker to be had now: it may be a moment's wait
+        st.error(f"Could not start training: {exc}")
+        st.button("Try again", key=ns + "try_again", help="Asks the server for a training process again.")
         st.stop()
     session_lease().hold(ns + "runner", runner)
     st.session_state[ns + "runner"] = runner

@@ -77,3 +77,24 @@ def test_every_tab_of_one_browser_has_one_owner_and_another_browser_another():
     assert tab_1 != tab_2 and _token(tab_1) == _token(tab_2) is not None
     assert _token(cookie(b"\x01" * 32, bytes(range(1, 33)))) != _token(tab_1)
     assert _token(None) is None and _token("garbage") is None and _token("2|zz|zz|1") is None
+
+
+def test_a_run_that_cannot_get_a_training_process_says_so_and_offers_to_try_again(open_page, monkeypatch):
+    from core.ui import live
+    real_start, calls = live.start_runner, []
+
+    def start_busy_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no training process is running right now: the server is starting new ones. "
+                               "Try again in a few seconds.")
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(live, "start_runner", start_busy_once)
+    at = open_page(PLAYGROUND)
+    assert not at.exception
+    assert any("Could not start training: no training process" in e.value for e in at.error), at.error
+    at.button(key="playground.try_again").click().run()
+    assert not at.exception and not at.error
+    runner = at.session_state["playground.runner"]
+    assert runner.wait_for(lambda s: s["state"] in ("playing", "finished"), 10)["state"] in ("playing", "finished")

@@ -211,6 +211,26 @@ def test_a_stopped_worker_is_found_killed_and_replaced_and_new_runs_do_not_wait_
     assert _until(lambda: pool._workers[victim._worker.index].ready.is_set(), 60)
 
 
+def test_a_run_started_while_every_worker_hangs_goes_to_a_replacement(pool):
+    runs = _playing(pool, 2)
+    workers = [r._worker for r in runs]
+    assert _until(lambda: all(w.ready.is_set() for w in workers), 60)
+    stopped = [w.process.pid for w in workers]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        fresh = pool.start("live", TINY, None, epochs_per_second=30)  # each worker it asks is hung
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert fresh._worker.process.pid not in stopped and fresh._worker not in workers
+    fresh.send("play")
+    assert fresh.wait_for(lambda s: s["runs"][0]["step"] > 0, 60)["runs"][0]["step"] > 0
+    for run in runs:
+        assert "stopped answering" in run.wait_for(lambda s: s["state"] == "error", 30)["message"]
+
+
 def test_a_worker_that_receives_garbage_exits_and_is_replaced(pool):
     victim, survivor = _playing(pool, 2)
     victim._worker.link._conn.send_bytes(b"garbage, not a pickle")
