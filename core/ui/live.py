@@ -117,7 +117,7 @@ def _new_runner(start: Callable[[], Runner], *, play: bool, ns: str) -> tuple[Ru
         st.stop()
     except (RuntimeError, OSError) as exc:  # no worker to be had now: it may be a moment's wait
         st.error(f"Could not start training: {exc}")
-        st.button("Try again", key=ns + "try_again", help="Asks the server for a training process again.")
+        st.button("Try again", key=ns + "try_again.button", help="Asks the server for a training process again.")
         st.stop()
     session_lease().hold(ns + "runner", runner)
     st.session_state[ns + "runner"] = runner

@@ -94,7 +94,7 @@ def test_a_run_that_cannot_get_a_training_process_says_so_and_offers_to_try_agai
     at = open_page(PLAYGROUND)
     assert not at.exception
     assert any("Could not start training: no training process" in e.value for e in at.error), at.error
-    at.button(key="playground.try_again").click().run()
+    at.button(key="playground.try_again.button").click().run()
     assert not at.exception and not at.error
     runner = at.session_state["playground.runner"]
     assert runner.wait_for(lambda s: s["state"] in ("playing", "finished"), 10)["state"] in ("playing", "finished")
