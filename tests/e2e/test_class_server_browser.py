@@ -37,6 +37,14 @@ def epoch(page: Page) -> float:
     return float(text.split("Epoch ", 1)[1].split(" ", 1)[0])
 
 
+def wait_for_epoch_past(page: Page, start: float, timeout_ms: float) -> None:
+    """Waits until a progress bar shows an epoch past ``start`` (the run trains), however slow the machine."""
+    page.wait_for_function(
+        "(start) => [...document.querySelectorAll('[data-testid=stProgress]')].some("
+        "(bar) => parseFloat((bar.innerText.split('Epoch ')[1] || '').split(' ')[0]) > start)",
+        arg=start, timeout=timeout_ms, polling=200)
+
+
 def test_training_runs_in_worker_processes_and_a_killed_one_is_reported(own_app_server, page: Page):
     pid = own_app_server.pid
     page.goto(own_app_server.base_url + "/playground")
@@ -54,9 +62,7 @@ def test_training_runs_in_worker_processes_and_a_killed_one_is_reported(own_app_
     assert sorted(workers(pid)) != sorted(before) and len(workers(pid)) == len(before)  # replaced
     click_until(page.get_by_role("button", name="▶ Play", exact=True),
                 page.get_by_role("button", name="⏸ Pause", exact=True))
-    start = epoch(page)
-    page.wait_for_timeout(1500)
-    assert epoch(page) > start, "the new run did not train after Play"
+    wait_for_epoch_past(page, epoch(page), FIRST_CHART_TIMEOUT_MS)  # the new run trains after Play
 
 
 def test_a_full_class_queues_a_run_until_a_place_frees(browser):

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import click_until, process_tree, streamlit_server
-from tests.e2e.test_class_server_browser import epoch
+from tests.e2e.test_class_server_browser import epoch, wait_for_epoch_past
 from tests.e2e.test_playground_browser import FIRST_CHART_TIMEOUT_MS, wait_for_training
 
 pytestmark = pytest.mark.e2e
@@ -96,11 +96,7 @@ def test_a_stopped_worker_is_said_in_a_sentence_and_a_new_run_trains(page: Page)
             assert replaced and not set(replaced) & set(stopped), "the stopped workers were not replaced"
             click_until(page.get_by_role("button", name="▶ Play", exact=True),
                         page.get_by_role("button", name="⏸ Pause", exact=True))
-            start = epoch(page)
-            page.wait_for_function(  # the new run's progress bar moves on
-                "(start) => [...document.querySelectorAll('[data-testid=stProgress]')].some("
-                "(bar) => parseFloat((bar.innerText.split('Epoch ')[1] || '').split(' ')[0]) > start)",
-                arg=start, timeout=FIRST_CHART_TIMEOUT_MS)
+            wait_for_epoch_past(page, epoch(page), FIRST_CHART_TIMEOUT_MS)  # the new run trains
         finally:
             for pid in stopped:  # a worker the watchdog missed must not stay stopped forever
                 with contextlib.suppress(ProcessLookupError):

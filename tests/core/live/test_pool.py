@@ -65,21 +65,21 @@ def test_a_run_past_the_cap_waits_queued_and_starts_when_a_place_frees():
     second = LiveRunner(TINY, epochs_per_second=50, gate=gate)
     try:
         first.send("play")
-        first.wait_for(lambda s: s["state"] == "playing", 2)
+        first.wait_for(lambda s: s["state"] == "playing", 20)
         second.send("play")
-        queued = second.wait_for(lambda s: s["state"] == "queued", 2)
+        queued = second.wait_for(lambda s: s["state"] == "queued", 20)
         assert queued["state"] == "queued" and "The class is full" in queued["message"]
         assert "at most 1 runs" in queued["message"] and "next in line" in queued["message"]
         time.sleep(0.3)
         assert second.snapshot()["runs"][0]["step"] == 0  # a queued run does not train
         first.send("pause")
-        started = second.wait_for(lambda s: s["state"] == "playing", 2)
+        started = second.wait_for(lambda s: s["state"] == "playing", 20)
         assert started["state"] == "playing" and started["message"] is None
-        assert second.wait_for(lambda s: s["runs"][0]["step"] > 0, 2)["runs"][0]["step"] > 0
+        assert second.wait_for(lambda s: s["runs"][0]["step"] > 0, 20)["runs"][0]["step"] > 0
         first.send("play")  # now first waits for second
-        assert first.wait_for(lambda s: s["state"] == "queued", 2)["state"] == "queued"
+        assert first.wait_for(lambda s: s["state"] == "queued", 20)["state"] == "queued"
         first.send("pause")  # pausing a queued run leaves the line
-        assert first.wait_for(lambda s: s["state"] == "paused", 2)["state"] == "paused"
+        assert first.wait_for(lambda s: s["state"] == "paused", 20)["state"] == "paused"
         assert gate.counts() == (1, 0)
     finally:
         first.close()
@@ -94,9 +94,9 @@ def test_a_run_that_finishes_gives_its_place_to_the_next():
     second = LiveRunner(TINY, epochs_per_second=50, gate=gate)
     try:
         second.send("play")  # holds the place first...
-        second.wait_for(lambda s: s["state"] == "playing", 2)
+        second.wait_for(lambda s: s["state"] == "playing", 20)
         first.send("play")
-        assert first.wait_for(lambda s: s["state"] == "queued", 2)["state"] == "queued"
+        assert first.wait_for(lambda s: s["state"] == "queued", 20)["state"] == "queued"
         second.send("pause")
         assert first.wait_for(lambda s: s["state"] == "finished", 5)["state"] == "finished"
         assert gate.counts() == (0, 0)
