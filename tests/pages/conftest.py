@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -61,3 +62,11 @@ def charts(at: AppTest) -> list[dict]:
 
 def chart_titled(at: AppTest, title: str) -> dict:
     return next(c for c in charts(at) if c["layout"].get("title", {}).get("text", "").startswith(title))
+
+
+def wait_until_done(job, timeout: float = 120, why: str = "the background run did not finish") -> None:
+    """Waits for a background run (or its session handle) to end, however busy the machine; fails if it did not."""
+    deadline = time.monotonic() + timeout
+    while job.alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not job.alive, f"{why} within {timeout:.0f} s"

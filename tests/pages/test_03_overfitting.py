@@ -1,9 +1,8 @@
 """Lesson 3's page, headless: a tiny preset runs to a verdict; cancel; bad links and settings."""
-import time
 
 from core.labs.overfitting.experiments import EXPERIMENTS
 from core.ui.labs.overfitting import JOB, NS
-from tests.pages.conftest import charts
+from tests.pages.conftest import charts, wait_until_done
 
 PAGE = "pages/03_overfitting.py"
 
@@ -19,13 +18,10 @@ def problems(at) -> list[str]:
     return [e.value for e in at.error if not e.value.startswith("**Verdict")]
 
 
-def run_to_end(at, timeout: float = 60):
+def run_to_end(at, timeout: float = 120):
     next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
     job = at.session_state[JOB]
-    deadline = time.monotonic() + timeout
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job.alive, "the run did not finish"
+    wait_until_done(job, timeout)
     return at.run()
 
 
@@ -64,10 +60,7 @@ def test_cancel_stops_the_run_and_says_so(open_page):
     assert job.alive
     at.button(key=NS + "cancel.button").click().run()
     assert any("Cancelled" in i.value for i in at.info)
-    deadline = time.monotonic() + 5
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not job.alive  # nobody else waited for it, so it stopped
+    wait_until_done(job, 30, "the cancelled run did not stop")
     at.run()
     assert not charts(at) and any(b.label.startswith("▶ Run") for b in at.button)
 
@@ -104,9 +97,7 @@ def test_a_result_for_settings_changed_mid_run_is_explained(open_page):
     next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
     job = at.session_state[JOB]
     at.session_state[NS + "hinton.seeds"] = 3  # changed while it trains
-    deadline = time.monotonic() + 60
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(job)
     at.run()
     assert any("settings were changed while it ran" in i.value for i in at.info)
     assert any(b.label.startswith("▶ Run: 6 networks") for b in at.button)  # 3 seeds x 2
@@ -146,9 +137,7 @@ def test_a_run_past_the_job_cap_waits_in_line_with_its_place_shown(open_page, mo
     assert job.snapshot()["state"] == "queued" and job.snapshot()["position"] == 1
     assert any("queued (it is next)" in p.proto.text for p in at.get("progress")), "the page says it waits"
     admission.release("a classmate's sweep")
-    deadline = time.monotonic() + 60
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(job)
     at.run()
     verdicts = [e.value for e in (*at.success, *at.warning, *at.error) if "Verdict" in e.value]
     assert len(verdicts) == 1 and admission.counts() == (0, 0)

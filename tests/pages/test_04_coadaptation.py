@@ -4,12 +4,11 @@ units switched off and on, the measured layer, bad links, and the digit features
 Clicking a unit in a chart needs a browser (tests/e2e/test_coadaptation_browser.py); here the
 knock-out is set as the click's callback sets it.
 """
-import time
 
 import numpy as np
 
 from core.ui.labs.coadaptation import FEATURES_JOB, KNOCKED, NS, RUNNER
-from tests.pages.conftest import charts
+from tests.pages.conftest import charts, wait_until_done
 
 PAGE = "pages/04_coadaptation.py"
 
@@ -129,9 +128,7 @@ def test_digit_features_train_in_the_background_and_show_their_tiles(open_page):
     at = open_page(PAGE, raw_state={k + "epochs": 10, k + "n_train": 100, k + "width": 16})
     next(b for b in at.button if b.label.startswith("▶ Train the two digit networks")).click().run()
     job = at.session_state[FEATURES_JOB]
-    deadline = time.monotonic() + 60
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(job)
     at.run()
     assert not at.exception and FEATURES_JOB not in at.session_state
     shown = titles(at)

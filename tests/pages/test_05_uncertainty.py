@@ -1,10 +1,9 @@
 """Lesson 5's page, headless: the regression trains and follows p and T, points can be added, the
 classification maps and probe come from T passes, Fig. 11 and the reliability diagram appear once
 the run stops, and the digit network trains in the background and moves a digit."""
-import time
 
 from core.ui.labs.uncertainty import CLS, CLS_RUNNER, DIGIT_JOB, NS, REG, REG_RUNNER
-from tests.pages.conftest import charts
+from tests.pages.conftest import charts, wait_until_done
 
 PAGE = "pages/05_uncertainty.py"
 
@@ -79,9 +78,7 @@ def test_a_digit_leaves_the_data(open_page):
     at = open_page(PAGE)
     next(b for b in at.button if b.label.startswith("▶ Train the digit network")).click().run()
     job = at.session_state[DIGIT_JOB]
-    deadline = time.monotonic() + 60
-    while job.alive and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until_done(job)
     at.run()
     assert not at.exception and "Uncertainty as the digit leaves the data" in titles(at)
     path = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Uncertainty as the digit leaves the data")
