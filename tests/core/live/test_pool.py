@@ -234,16 +234,19 @@ def test_ten_background_jobs_run_in_the_workers_at_most_the_cap_at_once(pool):
     from core.labs.overfitting.experiments import EXPERIMENTS  # noqa: PLC0415
     from core.live.jobs import GatedJob  # noqa: PLC0415
 
-    base = replace(EXPERIMENTS["hinton"].defaults, seeds=1, hidden=(8,), epochs=200, n_val=100)
+    base = replace(EXPERIMENTS["hinton"].defaults, seeds=1, hidden=(8,), epochs=100, n_val=100)
     admission = Admission(2)
     jobs = [GatedJob("hinton", s, admission, lambda on_end, s=s: pool.start_job("overfitting", "hinton", s, on_end))
             for s in (replace(base, noise=0.1 * (1 + i)) for i in range(10))]
-    most, deadline = 0, time.monotonic() + 120
+    assert [job.snapshot()["state"] for job in jobs].count("queued") == 8, "past the cap, the rest wait in line"
+    # The cap is the admission's count (read at once); the jobs' own states are read one by one from a
+    # worker, so a busy machine can show one that ended and one that started in the same sweep.
+    most, deadline = 0, time.monotonic() + 600  # niced below a busy machine, a job worker crawls
     while time.monotonic() < deadline:
+        running, waiting = admission.counts()
+        most = max(most, running)
+        assert running <= 2, (running, waiting)
         states = [job.snapshot()["state"] for job in jobs]
-        running, _ = admission.counts()
-        most = max(most, running, states.count("running"))
-        assert running <= 2 and states.count("running") <= 2, states
         if all(state in ("done", "error") for state in states):
             break
         time.sleep(0.02)
