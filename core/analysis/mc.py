@@ -34,7 +34,6 @@ Nothing here draws, prints or imports Streamlit.
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Hashable
@@ -226,8 +225,8 @@ MAX_T = 10_000
 
 def check_passes(T: Any) -> int:
     """``T`` as a whole number of passes in [1, MAX_T], or a ValueError that says so."""
-    if isinstance(T, bool) or not isinstance(T, (int, float, np.integer)) or not math.isfinite(T) or T != int(T) \
-            or not 1 <= T <= MAX_T:
+    # the range first: NaN and inf fail it, and int(T) of a number past it could overflow
+    if isinstance(T, bool) or not isinstance(T, (int, float, np.integer)) or not 1 <= T <= MAX_T or T != int(T):
         raise ValueError(f"T must be a whole number of passes from 1 to {MAX_T}, got {T!r}")
     return int(T)
 

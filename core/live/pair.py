@@ -24,7 +24,7 @@ from core.analysis.mc import MCMapCache
 from core.analysis.thinned import freeze
 from core.engine.config import RunConfig
 from core.engine.datasets import EXTENT, make_split
-from core.engine.plain import thin
+from core.engine.plain import bound_series, thin
 from core.engine.runtime import configure
 from core.engine.trainer import MaskRecorder, Trainer
 from core.live.runner import Gate, ThreadedRunner, check_count, check_speed
@@ -42,6 +42,9 @@ MC_INTERVAL = 0.3
 STATS_INTERVAL = 0.5
 """Seconds between two co-adaptation measurements of a run (each costs 5-10 ms per run, far
 too much to take at every 3-step epoch; see bench/bench_coadaptation.py)."""
+STATS_POINTS = 1_000
+"""Measurements kept whole per run (about 8 minutes of play); older ones are thinned, so a run
+left playing through a class keeps at most twice as many."""
 
 _GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
 _GRID_POINTS = np.stack(np.meshgrid(_GRID_AXIS, _GRID_AXIS), -1).reshape(-1, 2)
@@ -154,7 +157,7 @@ class LiveRunner(ThreadedRunner):
                     trainer.set_weight_decay(float(args["weight_decay"]))
                 elif command == "set_max_epochs":
                     trainer.set_max_epochs(int(args["max_epochs"]))
-        except (ValueError, IndexError, KeyError) as exc:
+        except (ValueError, ArithmeticError, IndexError, KeyError) as exc:  # int(inf): OverflowError
             self._message = f"ignored {command}: {exc}"
         if command == "set_max_epochs" and self._state == "finished" and not self._trainers[0].finished:
             self._state, self._message = "playing", None  # more epochs after the end: carry on
@@ -217,7 +220,7 @@ class LiveRunner(ThreadedRunner):
                 model = self._trainers[0].model
                 with knocked_out(model, int(layer), [int(u) for u in units]):
                     pass  # validates the layer and the units
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, ArithmeticError) as exc:  # int(inf): OverflowError
                 self._message = f"ignored knockout: {exc}"
                 return
             self._knockout = (int(layer), tuple(int(u) for u in units))
@@ -322,6 +325,7 @@ class LiveRunner(ThreadedRunner):
             series = self._stats_series[index]
             for key, value in {"epoch": trainer.epoch_float, **lead}.items():
                 series.setdefault(key, []).append(float(value))
+            bound_series(series, STATS_POINTS)  # a long class measures for hours: thin the oldest
             self._stats[index] = {
                 "lead": lead,
                 "series": {k: thin(v) for k, v in series.items()},

@@ -15,7 +15,6 @@ gate grants it a place. Leaving ``playing`` in any way gives the place back.
 """
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -51,16 +50,15 @@ MAX_SPEED = 10_000.0
 
 def check_steps(n: Any) -> int:
     """``n`` as a whole number of steps in [1, MAX_STEPS], or ValueError with a sentence."""
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n) \
-            or not 1 <= n <= MAX_STEPS:
+    # the range first: NaN and inf fail it, and int(n) of a number past it could overflow
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not 1 <= n <= MAX_STEPS or n != int(n):
         raise ValueError(f"n must be a whole number of steps from 1 to {MAX_STEPS}, got {n!r}")
     return int(n)
 
 
 def check_count(name: str, n: Any, lo: int, hi: int) -> int:
     """``n`` as a whole number in [lo, hi], or ValueError naming ``name``."""
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n != int(n) \
-            or not lo <= n <= hi:
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not lo <= n <= hi or n != int(n):  # as above
         raise ValueError(f"{name} must be a whole number from {lo} to {hi}, got {n!r}")
     return int(n)
 
@@ -269,7 +267,7 @@ class ThreadedRunner(ABC):
                     pending += self._apply(command, args)
                 except KeyError as exc:
                     self._message = f"ignored {command}: it needs a value for {exc}"
-                except (ValueError, TypeError) as exc:
+                except (ValueError, TypeError, ArithmeticError) as exc:  # int(inf), 10**400 / 1.0
                     self._message = f"ignored {command}: {exc}"
                 self._sync_gate()
                 self._publish()

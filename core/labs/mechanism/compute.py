@@ -297,7 +297,7 @@ def check_request(request: DemoRequest) -> None:
         raise ValueError(f"the passes must be a whole number from 1 to {MAX_PASSES}, got {passes!r}")
     points = request.points
     if not 1 <= len(points) <= MAX_POINTS or not all(
-            len(point) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= 10 for v in point)
+            len(point) == 2 and all(isinstance(v, (int, float)) and abs(v) <= 10 and math.isfinite(v) for v in point)
             for point in points):
         raise ValueError(f"the inputs must be 1 to {MAX_POINTS} points (x, y) with |x|, |y| <= 10")
 

@@ -398,7 +398,7 @@ def test_calibrate_is_fig11_and_both_reliability_diagrams_in_one_job(trained):
     assert calibration_work(CalibrationRequest(frozen, X, y, 20, (1, 5, 20), repeats=3)) == (3 * 20 + 20) * len(X) * weights
 
 
-@pytest.mark.parametrize("T", [0, -3, 2.5, True, float("nan"), 10**6, "50"])
+@pytest.mark.parametrize("T", [0, -3, 2.5, True, float("nan"), float("inf"), 10**6, 10**400, "50"])
 def test_a_number_of_passes_no_control_could_send_is_refused_with_a_sentence(T):
     model = model_of()
     with pytest.raises(ValueError, match="T must be a whole number of passes from 1 to"):

@@ -44,7 +44,7 @@ def test_play_trains_and_pause_stops(runner):
     assert snap["state"] == "playing" and _step_of(snap) > 50
     assert _step_of(snap, 1) in (_step_of(snap), _step_of(snap) - 1), "A and B advance in lockstep"
     r.send("pause")
-    paused = r.wait_for(lambda s: s["state"] == "paused", timeout=5)
+    paused = r.wait_for(lambda s: s["state"] == "paused", timeout=20)
     time.sleep(0.3)
     assert _step_of(r.snapshot()) == _step_of(paused)
 
@@ -53,7 +53,7 @@ def test_step_trains_exactly_one_step_of_each_run(runner):
     r = runner(CFG, CFG_B)
     for expected in (1, 2):
         r.send("step")
-        snap = r.wait_for(lambda s: _step_of(s) >= expected, timeout=5)
+        snap = r.wait_for(lambda s: _step_of(s) >= expected, timeout=20)
         assert snap["state"] == "paused"
         assert [run["step"] for run in snap["runs"]] == [expected, expected]
 
@@ -63,7 +63,7 @@ def test_set_p_reaches_the_trainer_without_a_reset(runner):
     r.send("play")
     before = r.wait_for(lambda s: _step_of(s) > 20, timeout=10)
     r.send("set_p", run=0, p_hidden=[0.1, 0.2])
-    snap = r.wait_for(lambda s: s["runs"][0]["config"].model.p_hidden == (0.1, 0.2), timeout=5)
+    snap = r.wait_for(lambda s: s["runs"][0]["config"].model.p_hidden == (0.1, 0.2), timeout=20)
     assert _step_of(snap) >= _step_of(before), "weights kept: the step count continues"
     assert snap["runs"][0]["events"][-1]["text"] == "p 0.5/0.5 → 0.1/0.2"
     assert snap["runs"][1]["config"].model.p_hidden == (0.0, 0.0), "run B is untouched"
@@ -104,7 +104,7 @@ def test_a_diverging_run_pauses_itself_with_a_message(runner):
 def test_snapshots_are_plain_data(runner):
     r = runner(CFG, CFG_B)
     r.send("step")
-    snap = r.wait_for(lambda s: _step_of(s) >= 1, timeout=5)
+    snap = r.wait_for(lambda s: _step_of(s) >= 1, timeout=20)
     pickle.dumps(snap)  # could cross a process boundary
 
     def check(value):
@@ -141,7 +141,7 @@ def test_close_stops_the_thread_and_bad_input_is_refused(runner):
 def test_an_invalid_value_is_reported_not_fatal(runner):
     r = runner(CFG)
     r.send("set_p", run=0, p_hidden=[1.5, 0.5])
-    snap = r.wait_for(lambda s: s["message"] is not None, timeout=5)
+    snap = r.wait_for(lambda s: s["message"] is not None, timeout=20)
     assert "ignored set_p" in snap["message"] and r.alive
 
 
@@ -155,6 +155,13 @@ def test_an_invalid_value_is_reported_not_fatal(runner):
     ("set_p", {"run": -1, "p_hidden": [0.1]}, "ignored set_p: run must be a whole number from 0 to 0"),
     ("set_lr", {"run": "b", "lr": 0.1}, "ignored set_lr: run must be a whole number"),
     ("set_mc", {"passes": 10**6}, "ignored set_mc"),
+    # numbers too big for a float or an int: a check that converts first raises OverflowError
+    ("step", {"n": 10**400}, "ignored step: n must be a whole number of steps"),
+    ("step", {"n": float("inf")}, "ignored step: n must be a whole number of steps"),
+    ("set_p", {"run": 10**400, "p_hidden": [0.1]}, "ignored set_p: run must be a whole number"),
+    ("set_mc", {"passes": 10**400}, "ignored set_mc"),
+    ("set_max_epochs", {"max_epochs": float("inf")}, "ignored set_max_epochs"),
+    ("knockout", {"layer": 0, "units": [float("inf")]}, "ignored knockout"),
 ])
 def test_values_no_control_could_send_are_refused_and_the_run_goes_on(runner, command, kwargs, words):
     """The shared lifecycle (core.live.runner) checks what a crafted message could send: a sentence,
@@ -185,7 +192,7 @@ def test_a_crash_while_publishing_is_reported_not_silent(runner, monkeypatch):
 
     monkeypatch.setattr(r, "_run_snapshot", broken)
     r.send("step")
-    snap = r.wait_for(lambda s: s["state"] == "error", timeout=5)
+    snap = r.wait_for(lambda s: s["state"] == "error", timeout=20)
     assert "RuntimeError: boom" in snap["message"]
     r._thread.join(2)
     assert not r.alive
@@ -208,6 +215,23 @@ def test_coadaptation_statistics_are_published_on_a_clock(runner):
     assert np.median(epochs_between) > 3
 
 
+def test_a_run_measured_for_a_whole_class_keeps_a_bounded_series(runner, monkeypatch):
+    """Measured at every step (no clock) with 4 points kept whole: the series never passes 8 points,
+    its latest points are the latest epochs, and its first is still the first measurement."""
+    import core.live.pair as pair  # noqa: PLC0415
+
+    monkeypatch.setattr(pair, "STATS_INTERVAL", 0.0)
+    monkeypatch.setattr(pair, "STATS_POINTS", 4)
+    r = runner(CFG, epochs_per_second=None, coadaptation_layer=0)
+    for n in range(1, 31):  # a paused run is measured after every step: 31 measurements in all
+        r.send("step")
+        r.wait_for(lambda s, n=n: _step_of(s) == n and s["runs"][0]["coadaptation"]["series"]["ko_max"], timeout=30)
+    series = r._stats_series[0]  # what the runner keeps, not only what a snapshot shows
+    assert _step_of(r.snapshot()) == 30 and 4 < len(series["epoch"]) <= 8
+    assert series["epoch"][0] == 0.0 and series["epoch"] == sorted(series["epoch"])
+    assert len({len(v) for v in series.values()}) == 1, "every statistic thinned alike"
+
+
 def test_the_measured_layer_can_change_without_a_new_run(runner):
     r = runner(replace(CFG, model=ModelConfig(num_hiddens=(16, 8), p_hidden=(0.5, 0.5))), epochs_per_second=None,
                coadaptation_layer=0)
@@ -215,15 +239,15 @@ def test_the_measured_layer_can_change_without_a_new_run(runner):
         r.send("step")
     r.wait_for(lambda s: _step_of(s) >= 5 and s["state"] == "paused", timeout=10)
     r.send("set_coadaptation_layer", layer=1)
-    snap = r.wait_for(lambda s: s["coadaptation_layer"] == 1, timeout=5)
+    snap = r.wait_for(lambda s: s["coadaptation_layer"] == 1, timeout=20)
     stats = snap["runs"][0]["coadaptation"]
     assert len(stats["loss_increase"]) == 8 and stats["correlation"].shape == (8, 8)
     assert len(stats["series"]["ko_max"]) == 1 and _step_of(snap) == 5  # a fresh series, the same run
     r.send("set_coadaptation_layer", layer=2)
-    snap = r.wait_for(lambda s: "ignored" in (s["message"] or ""), timeout=5)
+    snap = r.wait_for(lambda s: "ignored" in (s["message"] or ""), timeout=20)
     assert "layer must be in 0..1" in snap["message"] and snap["coadaptation_layer"] == 1
     r.send("set_coadaptation_layer", layer=None)
-    snap = r.wait_for(lambda s: s["coadaptation_layer"] is None, timeout=5)
+    snap = r.wait_for(lambda s: s["coadaptation_layer"] is None, timeout=20)
     assert "coadaptation" not in snap["runs"][0]
 
 
@@ -236,17 +260,17 @@ def test_knockout_switches_a_unit_off_in_the_views_of_both_runs(runner):
     trainer = r._trainers[1]
     unit = knockout_damage(trainer.model, trainer.X_val, trainer.y_val, 0).worst_unit
     r.send("knockout", layer=0, units=[unit])
-    after = r.wait_for(lambda s: "knockout" in s["runs"][0], timeout=5)
+    after = r.wait_for(lambda s: "knockout" in s["runs"][0], timeout=20)
     assert _step_of(after) == _step_of(before)  # training untouched
     for i in (0, 1):
         run = after["runs"][i]
         assert run["knockout"]["units"] == [unit] and 0 <= run["knockout"]["val_acc"] <= 1
     assert not np.allclose(after["runs"][1]["grid"], before["runs"][1]["grid"])  # its map changed
     r.send("knockout", layer=0, units=None)
-    cleared = r.wait_for(lambda s: "knockout" not in s["runs"][0], timeout=5)
+    cleared = r.wait_for(lambda s: "knockout" not in s["runs"][0], timeout=20)
     np.testing.assert_allclose(cleared["runs"][1]["grid"], before["runs"][1]["grid"], atol=1e-6)
     r.send("knockout", layer=5, units=[0])
-    refused = r.wait_for(lambda s: (s["message"] or "").startswith("ignored knockout"), timeout=5)
+    refused = r.wait_for(lambda s: (s["message"] or "").startswith("ignored knockout"), timeout=20)
     assert "layer must be in" in refused["message"] and "knockout" not in refused["runs"][0]
 
 
@@ -270,7 +294,7 @@ def test_published_weights_follow_a_change_of_p_between_steps(runner):
     r.send("step")
     before = r.wait_for(lambda s: _step_of(s) >= 1 and s["state"] == "paused", timeout=10)["runs"][0]["frozen"]
     r.send("set_p", p_input=0.0, p_hidden=[0.0] * len(CFG.model.num_hiddens))
-    after = r.wait_for(lambda s: s["runs"][0]["frozen"] is not before, timeout=5)["runs"][0]
+    after = r.wait_for(lambda s: s["runs"][0]["frozen"] is not before, timeout=20)["runs"][0]
     assert after["frozen_step"] == 1 and set(after["frozen"].p) == {0.0} and after["frozen"].fingerprint != \
         before.fingerprint
 

@@ -98,7 +98,7 @@ def test_a_run_that_finishes_gives_its_place_to_the_next():
         first.send("play")
         assert first.wait_for(lambda s: s["state"] == "queued", 20)["state"] == "queued"
         second.send("pause")
-        assert first.wait_for(lambda s: s["state"] == "finished", 5)["state"] == "finished"
+        assert first.wait_for(lambda s: s["state"] == "finished", 20)["state"] == "finished"
         assert gate.counts() == (0, 0)
     finally:
         first.close()
@@ -204,7 +204,7 @@ def test_the_cap_counts_runs_in_every_worker(pool, runners):
     rs = [runners("live", TINY, None, epochs_per_second=20) for _ in range(4)]
     for r in rs:
         r.send("play")
-        r.wait_for(lambda s: s["state"] != "ready", 5)
+        r.wait_for(lambda s: s["state"] != "ready", 20)
     states = [r.snapshot()["state"] for r in rs]
     assert states == ["playing"] * 3 + ["queued"]
     assert "at most 3 runs" in rs[3].snapshot()["message"]

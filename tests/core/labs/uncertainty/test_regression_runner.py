@@ -58,7 +58,7 @@ def test_play_trains_and_pause_stops(runner):
     assert snap["state"] == "playing" and snap["step"] > 100
     assert snap["history"]["train_mse"][-1] < snap["history"]["train_mse"][0]
     r.send("pause")
-    paused = r.wait_for(lambda s: s["state"] == "paused", timeout=5)
+    paused = r.wait_for(lambda s: s["state"] == "paused", timeout=20)
     time.sleep(0.3)
     assert r.snapshot()["step"] == paused["step"]
     _assert_plain(r.snapshot())
@@ -67,9 +67,9 @@ def test_play_trains_and_pause_stops(runner):
 def test_step_trains_exactly_the_steps_asked_for(runner):
     r = runner(CFG)
     r.send("step")
-    assert r.wait_for(lambda s: s["step"] == 1, timeout=5)["state"] == "paused"
+    assert r.wait_for(lambda s: s["step"] == 1, timeout=20)["state"] == "paused"
     r.send("step", n=5)
-    snap = r.wait_for(lambda s: s["step"] >= 6, timeout=5)
+    snap = r.wait_for(lambda s: s["step"] >= 6, timeout=20)
     time.sleep(0.2)
     assert r.snapshot()["step"] == 6 and snap["state"] == "paused"
 
@@ -80,7 +80,7 @@ def test_set_p_and_add_points_reach_the_trainer_and_the_bands(runner):
     before = r.wait_for(lambda s: s["step"] == 50, timeout=10)
     r.send("set_p", p=0.4)
     r.send("add_points", x=[5.0, 5.5], y=[-4.8, -3.9])
-    snap = r.wait_for(lambda s: s["config"]["p"] == 0.4 and s["data"]["n"] == 42, timeout=5)
+    snap = r.wait_for(lambda s: s["config"]["p"] == 0.4 and s["data"]["n"] == 42, timeout=20)
     assert snap["step"] == 50, "weights kept"
     assert snap["data"]["added"] == 2 and snap["data"]["x"][-1] == 5.5
     assert [e["text"] for e in snap["events"]] == ["p 0.2 → 0.4", "+2 points (N = 42)"]
@@ -92,11 +92,11 @@ def test_bands_are_recomputed_only_when_something_they_depend_on_changed(runner)
     r = runner(CFG)
     first = r.snapshot()
     r.send("set_speed", epochs_per_second=10)
-    same = r.wait_for(lambda s: s["epochs_per_second"] == 10, timeout=5)
+    same = r.wait_for(lambda s: s["epochs_per_second"] == 10, timeout=20)
     assert same["version"] > first["version"]
     assert same["bands"]["passes"] is first["bands"]["passes"], "cached: nothing they depend on changed"
     r.send("set_passes", n_passes=200)
-    more = r.wait_for(lambda s: s["n_passes"] == 200, timeout=5)
+    more = r.wait_for(lambda s: s["n_passes"] == 200, timeout=20)
     assert more["bands"]["passes"].shape == (200, len(GRID))
     np.testing.assert_array_equal(more["bands"]["passes"][:DEFAULT_PASSES], first["bands"]["passes"])
 
@@ -120,7 +120,7 @@ def test_bad_commands_give_a_message_and_the_thread_lives_on(runner):
         ("set_speed", {"epochs_per_second": -3}, "ignored set_speed: epochs_per_second must be"),
     ]:
         r.send(command, **kwargs)
-        snap = r.wait_for(lambda s, w=words: s["message"] is not None and s["message"].startswith(w), timeout=5)
+        snap = r.wait_for(lambda s, w=words: s["message"] is not None and s["message"].startswith(w), timeout=20)
         assert snap["message"].startswith(words), (command, snap["message"])
     assert r.alive and r.snapshot()["run"] == 1 and r.snapshot()["n_passes"] == DEFAULT_PASSES
     assert set(COMMANDS) >= {"play", "pause", "step", "set_p", "add_points", "stop"}
@@ -129,14 +129,14 @@ def test_bad_commands_give_a_message_and_the_thread_lives_on(runner):
 def test_set_activation_starts_a_new_run(runner):
     r = runner(CFG, epochs_per_second=None)
     r.send("step", n=20)
-    r.wait_for(lambda s: s["step"] == 20, timeout=5)
+    r.wait_for(lambda s: s["step"] == 20, timeout=20)
     r.send("add_points", x=[6.0], y=[0.0])
     r.send("set_activation", activation="tanh")
-    snap = r.wait_for(lambda s: s["run"] == 2, timeout=5)
+    snap = r.wait_for(lambda s: s["run"] == 2, timeout=20)
     assert snap["config"]["activation"] == "tanh" and snap["step"] == 0 and snap["state"] == "ready"
     assert snap["data"]["n"] == 40, "a new run starts from the original points"
     r.send("reset", p=0.1, seed=3)
-    snap = r.wait_for(lambda s: s["run"] == 3, timeout=5)
+    snap = r.wait_for(lambda s: s["run"] == 3, timeout=20)
     assert (snap["config"]["p"], snap["config"]["seed"], snap["config"]["activation"]) == (0.1, 3, "tanh")
 
 
@@ -165,7 +165,7 @@ def test_a_run_stops_at_max_epochs_and_play_goes_on(runner):
 def test_close_stops_the_thread(runner):
     r = runner(CFG, epochs_per_second=None)
     r.send("play")
-    r.wait_for(lambda s: s["step"] > 5, timeout=5)
+    r.wait_for(lambda s: s["step"] > 5, timeout=20)
     r.close()
     assert not r.alive and r.snapshot()["state"] == "stopped"
     r.close()  # twice is fine
