@@ -1,6 +1,12 @@
-"""Values no control could send, on every page: Streamlit does not re-check a widget's range on a value
-that arrives over the websocket, so every page is driven with each slider and number box set far
-outside its range at once. The page answers without a traceback, and its runs stay alive."""
+"""Values no control could send, on every page, as far as AppTest can send them: every slider and number
+box set far outside its range at once. The page answers without a traceback, and its runs stay alive.
+
+AppTest's widgets go through Streamlit 1.67's own range guard (it puts an out-of-range value back to
+the default), so this is the page-level smoke test only. The engine's own bounds, which a value over
+the websocket would meet, are tested directly on each entry point: the runner commands in
+tests/core/live/test_pair.py and tests/core/labs/uncertainty/test_regression_runner.py, MC passes in
+tests/core/analysis/test_mc.py, lesson 1's passes in tests/core/labs/mechanism/ and
+tests/pages/test_01_mechanism.py, the digit index in tests/core/labs/uncertainty/test_shift.py."""
 import pytest
 
 from tests.pages.conftest import HELD
