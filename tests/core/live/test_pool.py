@@ -109,7 +109,11 @@ def test_a_run_nobody_watches_pauses_itself_and_says_why():
     runner = LiveRunner(TINY, epochs_per_second=50, unwatched_pause=0.4)
     try:
         runner.send("play")
-        time.sleep(1.0)  # nobody asks for a snapshot or sends a command
+        # nobody asks for a snapshot or sends a command: the test peeks at the published one, which
+        # snapshot() and wait_for() would count as watching
+        deadline = time.monotonic() + 20
+        while runner._snapshot["state"] != "paused" and time.monotonic() < deadline:
+            time.sleep(0.05)
         s = runner.snapshot()
         assert s["state"] == "paused" and "not on screen for 0.4 s" in s["message"]
         assert "its share of the server went to the others" in s["message"]
