@@ -7,7 +7,7 @@ and what a test builds. Each validates itself on construction and raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -81,6 +81,7 @@ class DataConfig:
 class ModelConfig:
     """An MLP from 2 inputs to 2 classes. ``p_hidden[i]`` is the DROP probability after hidden layer i."""
 
+    arch: ClassVar[str] = "mlp"
     num_hiddens: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     p_input: float = 0.0
@@ -116,6 +117,67 @@ class ModelConfig:
         return (self.num_hiddens, self.activation) == (other.num_hiddens, other.activation)
 
 
+CNN_KINDS = ("none", "element", "channel", "block")
+"""Dropout kinds of a convolutional layer (``core.engine.spatial``); ``none`` has no dropout layer."""
+CNN_IMAGE_SIZES = (8, 16, 24)
+"""The digits are 8x8; larger sizes upsample them (bilinear), so neighbouring pixels correlate more."""
+MAX_CONV_LAYERS = 3
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """A small CNN on the digits: per conv layer a 3x3 convolution (``channels[i]`` maps), the activation,
+    then dropout of ``kinds[i]`` with drop probability ``p_hidden[i]``; then 2x2 max-pooling and one
+    Linear layer to the classes. ``p_input`` drops input pixels (element-wise). ``image_size``
+    upsamples the 8x8 digits first. ``block_size`` and ``ramp_steps`` are DropBlock's."""
+
+    arch: ClassVar[str] = "cnn"
+    channels: tuple[int, ...] = (8, 8)
+    kinds: tuple[str, ...] = ("channel", "channel")
+    p_hidden: tuple[float, ...] = (0.3, 0.3)
+    p_input: float = 0.0
+    activation: str = "relu"
+    image_size: int = 8
+    block_size: int = 3
+    ramp_steps: int = 0
+    classic: bool = False  # kept for the trainer's sake; the CNN's dropout is always inverted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "kinds", tuple(str(k) for k in self.kinds))
+        object.__setattr__(self, "p_hidden", tuple(float(p) for p in self.p_hidden))
+        _check_range("number of conv layers", len(self.channels), 1, MAX_CONV_LAYERS)
+        for c in self.channels:
+            _check_range("channels", c, 1, 64)
+        for name, values in (("kinds", self.kinds), ("p_hidden", self.p_hidden)):
+            if len(values) != len(self.channels):
+                raise ConfigError(f"{name} needs one value per conv layer ({len(self.channels)}), got {len(values)}")
+        for kind in self.kinds:
+            _check_choice("dropout kind", kind, CNN_KINDS)
+        for p in self.p_hidden:
+            _check_range("p_hidden", p, 0.0, 1.0, hi_open=True)
+        _check_range("p_input", self.p_input, 0.0, 1.0, hi_open=True)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        if self.image_size not in CNN_IMAGE_SIZES:
+            raise ConfigError(f"image_size must be one of {', '.join(map(str, CNN_IMAGE_SIZES))}; got {self.image_size!r}")
+        _check_range("block_size", self.block_size, 1, self.image_size)
+        _check_range("ramp_steps", self.ramp_steps, 0, 1_000_000)
+        if self.classic:
+            raise ConfigError("the CNN's dropout is inverted only; classic=True is for the MLP")
+
+    def with_p(self, p_input: float | None = None, p_hidden: tuple[float, ...] | None = None) -> CNNConfig:
+        return replace(
+            self,
+            p_input=self.p_input if p_input is None else p_input,
+            p_hidden=self.p_hidden if p_hidden is None else tuple(p_hidden),
+        )
+
+    def same_architecture(self, other: Any) -> bool:
+        """True when weights of one model fit the other (dropout kinds and rates may differ)."""
+        return isinstance(other, CNNConfig) and \
+            (self.channels, self.activation, self.image_size) == (other.channels, other.activation, other.image_size)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "adam"
@@ -138,8 +200,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """One run: the data, the model (an MLP's ``ModelConfig`` or a ``CNNConfig``), the training."""
+
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig | CNNConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_flat(self) -> dict[str, Any]:
@@ -149,9 +213,13 @@ class RunConfig:
     def from_flat(cls, flat: dict[str, Any]) -> RunConfig:
         return from_flat(flat)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.model, CNNConfig) and self.data.dataset != "digits":
+            raise ConfigError(f"the CNN trains on the digits (8x8 images), not on {self.data.dataset!r}")
+
 
 _PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-_TUPLE_FIELDS = {"num_hiddens": int, "p_hidden": float}
+_TUPLE_FIELDS = {"num_hiddens": int, "p_hidden": float, "channels": int, "kinds": str}
 
 
 def to_flat(cfg: RunConfig) -> dict[str, Any]:
@@ -203,7 +271,7 @@ def from_flat(flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
     updates: dict[str, dict[str, Any]] = {part: {} for part in _PARTS}
     for key, raw in flat.items():
         part, _, name = key.partition(".")
-        if part not in _PARTS or name not in {f.name for f in fields(_PARTS[part])}:
+        if part not in _PARTS or name not in {f.name for f in fields(type(getattr(base, part)))}:
             raise ConfigError(f"unknown setting {key!r}")
         updates[part][name] = _coerce(name, raw, getattr(getattr(base, part), name))
     return RunConfig(**{part: replace(getattr(base, part), **updates[part]) for part in _PARTS})

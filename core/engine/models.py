@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -94,7 +94,12 @@ def build_mlp(
     num_inputs: int = NUM_INPUTS, num_classes: int = NUM_CLASSES,
 ) -> MLP:
     """Build the MLP with weights drawn from ``seed`` on the CPU, then moved: equal seeds give equal weights."""
+    return seeded(seed, lambda: MLP(cfg, num_inputs, num_classes)).to(device)
+
+
+def seeded(seed: int, make: Callable[[], nn.Module]) -> nn.Module:
+    """``make()`` with the global RNG seeded to ``seed`` and then put back: its weights depend on the seed
+    alone, whatever other threads draw meanwhile."""
     with _BUILD_LOCK, torch.random.fork_rng(devices=[]):  # the global RNG is shared by every thread
         torch.manual_seed(seed)
-        model = MLP(cfg, num_inputs, num_classes)
-    return model.to(device)
+        return make()

@@ -20,7 +20,8 @@ from core.engine.config import RunConfig
 from core.engine.datasets import Split, make_split
 from core.engine.plain import EventLog, bound_series
 from core.engine.dropout import eval_mode, train_mode
-from core.engine.models import MLP, build_mlp, pick_device
+from core.engine.factory import build_model
+from core.engine.models import MLP, pick_device
 
 DIVERGENCE_LOSS = 100.0
 """A minibatch loss above this (a wrong class predicted with odds of e^100) counts as diverged."""
@@ -100,7 +101,8 @@ class MaskRecorder:
 
 
 class Trainer:
-    """Trains one MLP on one split. Equal configs give equal runs on the same device."""
+    """Trains one model (the MLP or, for a ``CNNConfig``, the CNN) on one split. Equal configs give
+    equal runs on the same device."""
 
     def __init__(
         self, cfg: RunConfig, split: Split | None = None, callbacks: tuple[Any, ...] = (), *, evaluate: bool = True
@@ -115,7 +117,7 @@ class Trainer:
         self.X, self.y = as_tensor(self.split.X_train), as_tensor(self.split.y_train)
         self.X_val, self.y_val = as_tensor(self.split.X_val), as_tensor(self.split.y_val)
         self._X_all = torch.cat([self.X, self.X_val])  # one forward pass evaluates both sets
-        self.model: MLP = build_mlp(
+        self.model: MLP = build_model(  # or a SmallCNN: the same interface
             cfg.model, seed=cfg.data.seed, device=self.device,
             num_inputs=self.split.num_inputs, num_classes=self.split.num_classes,
         )
