@@ -90,10 +90,7 @@ class SmallCNN(nn.Module):
                 if dropout is None:
                     traces.append(LayerTrace(h, None))
                     continue
-                steps = getattr(dropout, "steps_seen", None)
-                out = dropout(h)
-                if steps is not None:
-                    dropout.steps_seen = steps  # a view is not a training pass: the ramp's clock stands still
+                out = dropout(h)  # in mc mode: a DropBlock ramp's clock stands still
                 traces.append(LayerTrace(h, dropout.last_mask if dropout.p > 0 else None))
                 h = out
         finally:
