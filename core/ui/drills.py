@@ -1,13 +1,15 @@
-"""Predict-then-observe widgets: ask first, then say whether the learner was right and why.
+"""Drill widgets: check-yourself questions, and predict-then-observe (ask first, then say whether the
+learner was right and why).
 
-The session keys live under the lesson's namespace ``ns``: ``predict.<id>`` (the choice),
-``shown.<id>`` (skipped with "Just show me") and ``reveal_all`` (a teacher's link shows everything).
+The session keys live under the lesson's namespace ``ns``: ``quiz.<id>`` (an answer), ``predict.<id>``
+(the choice), ``shown.<id>`` (skipped with "Just show me") and ``reveal_all`` (a teacher's link shows
+everything).
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from core.drills import Prediction
+from core.drills import Prediction, Question
 
 
 def revealed(ns: str, prediction_id: str) -> bool:
@@ -33,3 +35,28 @@ def predict(ns: str, prediction: Prediction) -> bool:
     else:
         st.info(prediction.explanation)
     return True
+
+
+def quiz(ns: str, questions: list[Question]) -> None:
+    """Each question, a Check button, then whether the answer was right and why. The score stays for the session."""
+    done = 0
+    for i, q in enumerate(questions, start=1):
+        with st.container(border=True):
+            st.markdown(f"**{i}. {q.prompt}**")
+            key = f"{ns}quiz.{q.id}"
+            if q.kind == "choice":
+                response = st.radio("Your answer", range(len(q.options)), format_func=lambda j, q=q: q.options[j],
+                                    index=None, key=key, label_visibility="collapsed")
+            else:
+                response = st.number_input("Your answer", value=None, step=0.01, format="%g", key=key,
+                                           placeholder="type a number", label_visibility="collapsed")
+            checked = st.session_state.get(key + ".checked", False)
+            if st.button("Check", key=key + ".check.button", disabled=response is None):
+                st.session_state[key + ".checked"] = checked = True
+            if checked and response is not None:
+                done += q.check(response)
+                if q.check(response):
+                    st.success(f"Right. {q.explanation}")
+                else:
+                    st.error(f"Not quite: the answer is {q.answer_text}. {q.explanation}")
+    st.caption(f"Score: {done} of {len(questions)} right in this session.")

@@ -13,6 +13,7 @@ from core.labs.mechanism.compute import DemoRequest, Demos
 from core.live.jobs import ResultCache
 from core.lessons import Lesson
 from core.ui.jobs import run_now
+from core.ui import drills
 
 NS = "mechanism."
 CHART = {"displayModeBar": False}
@@ -197,30 +198,9 @@ _HELP = {
 
 
 def quiz(lesson_id: str) -> None:
-    """Section 6: predict, check, then read the explanation. The score stays for the session.
-    Numeric answers are computed by this lesson's own maths (``QUIZ_FUNCTIONS``)."""
-    questions = load_quiz(lesson_id, mechanism.QUIZ_FUNCTIONS)
-    done = 0
-    for i, q in enumerate(questions, start=1):
-        with st.container(border=True):
-            st.markdown(f"**{i}. {q.prompt}**")
-            key = f"{NS}quiz.{q.id}"
-            if q.kind == "choice":
-                response = st.radio("Your answer", range(len(q.options)), format_func=lambda j, q=q: q.options[j],
-                                    index=None, key=key, label_visibility="collapsed")
-            else:
-                response = st.number_input("Your answer", value=None, step=0.01, format="%g", key=key,
-                                           placeholder="type a number", label_visibility="collapsed")
-            checked = st.session_state.get(key + ".checked", False)
-            if st.button("Check", key=key + ".check.button", disabled=response is None):
-                st.session_state[key + ".checked"] = checked = True
-            if checked and response is not None:
-                done += q.check(response)
-                if q.check(response):
-                    st.success(f"Right. {q.explanation}")
-                else:
-                    st.error(f"Not quite: the answer is {q.answer_text}. {q.explanation}")
-    st.caption(f"Score: {done} of {len(questions)} right in this session.")
+    """Section 6: predict, check, then read the explanation (``core.ui.drills.quiz``). Numeric answers
+    are computed by this lesson's own maths (``QUIZ_FUNCTIONS``)."""
+    drills.quiz(NS, load_quiz(lesson_id, mechanism.QUIZ_FUNCTIONS))
 
 
 def section(lesson: Lesson, name: str) -> None:
