@@ -30,18 +30,21 @@ import torch
 import torch.nn.functional as F
 
 from core.engine.config import ConfigError, RunConfig
-from core.engine.datasets import make_split
+from core.engine.datasets import Split, make_split
 from core.engine.models import build_mlp, pick_device
 from core.engine.plain import strict_json
 from core.engine.trainer import DIVERGENCE_LOSS, OPTIMIZERS
 
 METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
-# Settings every member of a sweep must share (the rest may differ per member).
-_SHARED = (
-    "data.dataset", "data.noise", "data.n_val", "model.activation", "model.classic", "model.batchnorm",
-    "train.optimizer", "train.lr", "train.batch_size", "train.max_epochs", "train.device",
-)
+# Settings every member of a sweep must share (the rest may differ per member), per architecture.
+_COMMON = ("data.dataset", "data.noise", "data.n_val", "model.activation",
+           "train.optimizer", "train.lr", "train.batch_size", "train.max_epochs", "train.device")
+_SHARED = {
+    "mlp": _COMMON + ("model.classic", "model.batchnorm"),
+    "cnn": _COMMON + ("model.channels", "model.image_size", "model.block_size",
+                      "train.weight_decay", "train.max_norm"),
+}
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -53,7 +56,12 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def network_work(cfg: RunConfig) -> int:
-    """Multiply-adds of one example through ``cfg``'s network: the sum of fan-in x fan-out."""
+    """Multiply-adds of one example through ``cfg``'s network: the sum of fan-in x fan-out
+    (for a CNN: 9 x in x out channels at every pixel of each conv layer, then the Linear head)."""
+    if cfg.model.arch == "cnn":
+        side, channels = cfg.model.image_size, (1, *cfg.model.channels)
+        convs = sum(side * side * 9 * a * b for a, b in zip(channels, channels[1:]))
+        return convs + channels[-1] * (side // 2) ** 2 * 10
     inputs, outputs = (64, 10) if cfg.data.dataset == "digits" else (2, 2)
     widths = (inputs, *cfg.model.num_hiddens, outputs)
     return sum(a * b for a, b in zip(widths, widths[1:]))
@@ -79,15 +87,18 @@ class Sweep:
             raise ConfigError("a sweep needs at least one member")
         if self.labels and len(self.labels) != len(self.members):
             raise ConfigError(f"{len(self.labels)} labels for {len(self.members)} members")
+        arch = self.members[0].model.arch
+        if any(cfg.model.arch != arch for cfg in self.members):
+            raise ConfigError("the members of a sweep must all be MLPs or all be CNNs")
         first = self.members[0].to_flat()
         for cfg in self.members[1:]:
             flat = cfg.to_flat()
-            for key in _SHARED:
+            for key in _SHARED[arch]:
                 if flat[key] != first[key]:
                     raise ConfigError(f"every member of a sweep must share {key}: got {first[key]!r} and {flat[key]!r}")
-            if len(cfg.model.num_hiddens) != len(self.members[0].model.num_hiddens):
+            if arch == "mlp" and len(cfg.model.num_hiddens) != len(self.members[0].model.num_hiddens):
                 raise ConfigError("every member of a sweep must have the same number of hidden layers")
-        if self.members[0].model.batchnorm:
+        if arch == "mlp" and self.members[0].model.batchnorm:
             raise ConfigError("sweeps do not support BatchNorm (its batch statistics would mix across members)")
         if self.steps is not None and not 1 <= self.steps <= 1_000_000:
             raise ConfigError(f"steps must be in [1, 1000000], got {self.steps!r}")
@@ -158,14 +169,13 @@ class _Stack:
         depth = len(first.model.num_hiddens)
         widths = [max(cfg.model.num_hiddens[layer] for cfg in cfgs) for layer in range(depth)]
         splits = [make_split(cfg.data) for cfg in cfgs]
-        self.num_classes = splits[0].num_classes
-        sizes = [splits[0].num_inputs, *widths, self.num_classes]
+        sizes = [splits[0].num_inputs, *widths, splits[0].num_classes]
         self.weights = [torch.zeros(K, a, b) for a, b in zip(sizes[:-1], sizes[1:])]
         self.biases = [torch.zeros(K, 1, b) for b in sizes[1:]]
         active = [torch.zeros(K, 1, w) for w in widths]
         for k, cfg in enumerate(cfgs):
             # The Trainer's exact initial weights:
-            model = build_mlp(cfg.model, seed=cfg.data.seed, num_inputs=sizes[0], num_classes=self.num_classes)
+            model = build_mlp(cfg.model, seed=cfg.data.seed, num_inputs=sizes[0], num_classes=sizes[-1])
             for layer, linear in enumerate(model.linears):
                 out_w, in_w = linear.weight.shape
                 self.weights[layer][k, :in_w, :out_w] = linear.weight.detach().T
@@ -187,16 +197,21 @@ class _Stack:
         norms = [cfg.train.max_norm if cfg.train.max_norm > 0 else math.inf for cfg in cfgs]
         self.max_norm = column(norms) if any(math.isfinite(c) for c in norms) else None
 
-        stack = lambda arrays: torch.as_tensor(np.stack(arrays), device=device)  # noqa: E731
+        self._load(cfgs, splits)
+        self.optimizer = OPTIMIZERS[first.train.optimizer](self.weights + self.biases, lr=first.train.lr, weight_decay=0.0)
+
+    def _load(self, cfgs: list[RunConfig], splits: list[Split]) -> None:
+        """Each member's training and validation sets and minibatch order (as the Trainer's), and the mask generator."""
+        stack = lambda arrays: torch.as_tensor(np.stack(arrays), device=self.device)  # noqa: E731
         self.X, self.y = stack([s.X_train for s in splits]), stack([s.y_train for s in splits])
         X_val, self.y_val = stack([s.X_val for s in splits]), stack([s.y_val for s in splits])
         self.X_all = torch.cat([self.X, X_val], dim=1)
         self.n = int(self.X.shape[1])
-        self.rows = torch.arange(K, device=device)[:, None]
+        self.num_classes = splits[0].num_classes
+        self.rows = torch.arange(len(cfgs), device=self.device)[:, None]
         self.shufflers = [torch.Generator().manual_seed(cfg.data.seed + 2) for cfg in cfgs]
-        self.masks = torch.Generator(device=device).manual_seed(cfgs[0].data.seed + 1)
-        self.optimizer = OPTIMIZERS[first.train.optimizer](self.weights + self.biases, lr=first.train.lr, weight_decay=0.0)
-        self.batch_size = first.train.batch_size
+        self.masks = torch.Generator(device=self.device).manual_seed(cfgs[0].data.seed + 1)
+        self.batch_size = cfgs[0].train.batch_size
         self.pos = 0
         self.Xb = self.yb = None
 
@@ -285,7 +300,7 @@ def run_sweep(
     for n_train, indices in groups.items():
         if cancelled is not None and cancelled():
             return SweepResult([], time.perf_counter() - start, cancelled=True, device=str(device))
-        stack = _Stack([sweep.members[i] for i in indices], device)
+        stack = _stack_for([sweep.members[i] for i in indices], device)
         steps = sweep.steps_for(n_train)
         steps_per_epoch = math.ceil(n_train / stack.batch_size)
         checkpoints = _checkpoints(steps, sweep.curve_points)
@@ -309,10 +324,11 @@ def run_sweep(
         for i, curve in zip(indices, curves):
             cfg = sweep.members[i]
             final = {key: curve[key][-1] for key in METRICS}
+            shape = {"channels": list(cfg.model.channels), "kinds": list(cfg.model.kinds)} \
+                if cfg.model.arch == "cnn" else {"num_hiddens": list(cfg.model.num_hiddens)}
             members[i] = {
                 "label": sweep.label(i), "p": cfg.model.p_hidden[0], "p_input": cfg.model.p_input,
-                "p_hidden": list(cfg.model.p_hidden), "num_hiddens": list(cfg.model.num_hiddens),
-                "n_train": n_train, "seed": cfg.data.seed, "weight_decay": cfg.train.weight_decay,
+                "p_hidden": list(cfg.model.p_hidden), **shape, "n_train": n_train, "seed": cfg.data.seed, "weight_decay": cfg.train.weight_decay,
                 "max_norm": cfg.train.max_norm, "steps": steps, "diverged": not math.isfinite(final["val_loss"]),
                 **final, **({"curves": curve} if sweep.curve_points else {}),
             }
@@ -320,6 +336,14 @@ def run_sweep(
     if progress is not None:
         progress(Progress(total, total, elapsed))
     return SweepResult([m for m in members if m is not None], elapsed, device=str(device))
+
+
+def _stack_for(cfgs: list[RunConfig], device: torch.device) -> _Stack:
+    """One group's batched model: ``_Stack`` for MLPs, ``core.engine.cnn_sweep.CNNStack`` for CNNs."""
+    if cfgs[0].model.arch == "cnn":
+        from core.engine.cnn_sweep import CNNStack  # here, not on top: cnn_sweep builds on this module
+        return CNNStack(cfgs, device)
+    return _Stack(cfgs, device)
 
 
 def _checkpoints(steps: int, points: int) -> set[int]:
