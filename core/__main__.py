@@ -1,7 +1,8 @@
 """Headless sweeps: ``python -m core sweep ...`` and ``python -m core reproduce <experiment>``.
 
-Both write JSON and print a short table; the page runs the same code (core.engine.sweep,
-core.labs.overfitting.experiments). A bad option prints one line and exits with status 2.
+Both write JSON and print a short table; the pages run the same code (core.engine.sweep,
+core.labs.overfitting.experiments, and for ``reproduce spatial`` lesson 6's
+core.labs.cnn.experiments). A bad option prints one line and exits with status 2.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any, Sequence
 
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
-EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9")
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "spatial")
+CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
 
 
 class UsageError(Exception):
@@ -82,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--p", type=float, default=None, help="the dropout side's p (fig10, hinton, table9)")
     rep.add_argument("--weight-decay", type=float, default=None, help="L2 strength (table9)")
     rep.add_argument("--max-norm", type=float, default=None, help="max-norm constraint (table9)")
+    rep.add_argument("--image-size", type=int, default=None, help="8, or 16 to upsample the digits (spatial)")
+    rep.add_argument("--block-size", type=int, default=None, help="DropBlock's block side (spatial)")
+    rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
+                     help="feature maps per conv layer (spatial)")
     return parser
 
 
@@ -108,22 +114,43 @@ def _sweep(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": "sweep", "config": strict_json(config), **result.to_json()}
 
 
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None and k not in ("json", "quiet", "command", "experiment")}
+
+
+def _refuse(unused: list[str], key: str) -> None:
+    if unused:
+        options = ", ".join("--" + k.replace("_", "-") for k in sorted(unused))
+        raise UsageError(f"{options} {'is' if len(unused) == 1 else 'are'} not a setting of {key}")
+
+
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    if args.experiment == "spatial":
+        return _spatial(args)
     from core.labs.overfitting.experiments import EXPERIMENTS, experiment_work, run_experiment  # noqa: PLC0415
 
     e = EXPERIMENTS[args.experiment]
-    changes = {k: v for k, v in vars(args).items()
-               if v is not None and k not in ("json", "quiet", "command", "experiment")}
-    specific = {"rates", "sizes", "p", "weight_decay", "max_norm"}
-    unused = sorted(k for k in changes if (k in specific and k not in e.uses) or (k == "n_train" and "sizes" in e.uses))
-    if unused:
-        options = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise UsageError(f"{options} {'is' if len(unused) == 1 else 'are'} not a setting of {e.key}")
+    changes = _changes(args)
+    specific = {"rates", "sizes", "p", "weight_decay", "max_norm", *CNN_ONLY}
+    _refuse([k for k in changes if (k in specific and k not in e.uses) or (k == "n_train" and "sizes" in e.uses)], e.key)
     if "epochs" in changes and "steps" not in changes:
         changes["steps"] = None  # asked for epochs: do not keep a default step count
     settings = e.defaults.from_json({**e.defaults.to_json(), **changes})
     _check_budget(experiment_work(e.key, settings))
     result = run_experiment(e.key, settings, progress=_progress_printer(args.quiet))
+    return {"command": "reproduce", **result.to_json()}
+
+
+def _spatial(args: argparse.Namespace) -> dict[str, Any]:
+    """Lesson 6: none / element / channel / block dropout on the same CNN, paired over seeds."""
+    from core.labs.cnn.experiments import SpatialSettings, run_spatial, spatial_work  # noqa: PLC0415
+
+    changes = _changes(args)
+    known = set(SpatialSettings().to_json())
+    _refuse([k for k in changes if k not in known], "spatial")
+    settings = SpatialSettings.from_json({**SpatialSettings().to_json(), **changes})
+    _check_budget(spatial_work(settings))
+    result = run_spatial(settings, progress=_progress_printer(args.quiet))
     return {"command": "reproduce", **result.to_json()}
 
 
@@ -146,8 +173,20 @@ def _progress_printer(quiet: bool):
     return show
 
 
+def _print_spatial(out: dict[str, Any]) -> None:
+    print(f"{out['title']}: {out['claim']}")
+    for row in out["summary"]:
+        print(f"  {row['label']:<8} val loss {_num(row['val_loss'])} ± {_num(row['val_loss_se'])}   val error "
+              f"{_pct(row['val_err'])} ± {_pct(row['val_err_se'])}   train loss {_num(row['train_loss'])}")
+    for v in out["verdicts"]:
+        for c in v["checks"]:
+            print(f"  [{v['status']}] {c['text']}: {c['detail']}")
+
+
 def _print_table(out: dict[str, Any]) -> None:
-    if "summary" in out:
+    if out.get("experiment") == "spatial":
+        _print_spatial(out)
+    elif "summary" in out:
         print(f"{out['source']}: {out['claim']}")
         for row in out["summary"]:
             keys = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"

@@ -75,6 +75,14 @@ def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
     (["sweep", "--seeds", "20", "--hidden", "256,256,256", "--epochs", "5000", "--n-train", "1000"],
      "DROPOUT_LAB_JOB_BUDGET"),
     ([], "required"),
+    (["reproduce", "spatial", "--image-size", "24"], "image_size must be 8 or 16"),
+    (["reproduce", "spatial", "--p", "1.5"], "p must be in [0.01, 0.95]"),
+    (["reproduce", "spatial", "--seeds", "1"], "seeds must be in [2, 20]"),
+    (["reproduce", "spatial", "--channels", "8,x"], "comma-separated list of int"),
+    (["reproduce", "spatial", "--hidden", "8", "--rates", "0,0.5,0.9"], "--hidden, --rates are not a setting of spatial"),
+    (["reproduce", "fig9a", "--channels", "4"], "--channels is not a setting of fig9a"),
+    (["reproduce", "spatial", "--seeds", "20", "--epochs", "200", "--image-size", "16", "--channels", "32,32,32",
+      "--n-train", "797"], "times what this server allows one run"),
 ])
 def test_bad_options_get_one_line_and_exit_2(argv, says, capsys):
     assert main(argv) == 2
@@ -96,3 +104,17 @@ def test_reproduce_with_epochs_trains_epochs_even_where_the_default_is_steps(tmp
     data = json.loads(out.read_text(), parse_constant=reject)
     assert data["config"]["steps"] is None
     assert {m["n_train"]: m["steps"] for m in data["members"]} == {20: 2 * 3, 40: 3 * 3, 80: 5 * 3}
+
+
+def test_reproduce_spatial_writes_the_members_the_summary_and_a_verdict_per_claim(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    argv = ["reproduce", "spatial", "--seeds", "2", "--epochs", "2", "--n-train", "64", "--n-val", "100",
+            "--channels", "4,4", "--p", "0.2", "--json", str(out)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text(), parse_constant=reject)
+    assert data["experiment"] == "spatial" and data["config"]["channels"] == [4, 4] and data["config"]["p"] == 0.2
+    assert len(data["members"]) == 8 and {r["label"] for r in data["summary"]} == {"none", "element", "channel", "block"}
+    assert [v["claim"] for v in data["verdicts"]] == ["element beats none", "channel beats element", "block beats element"]
+    assert all(v["status"] in ("holds", "unclear", "does not hold") for v in data["verdicts"])
+    printed = capsys.readouterr().out
+    assert "channel dropout gives a lower validation loss" in printed and "8 members in" in printed
