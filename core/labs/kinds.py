@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.analysis.calibration import calibrate, calibration_work
+from core.labs.cnn.experiments import run_spatial, spatial_work
+from core.labs.cnn.rebuild import measure_rebuild, rebuild_work
+from core.labs.cnn.runner import LiveCNN
 from core.labs.coadaptation.features import train_features
 from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
@@ -22,6 +25,7 @@ from core.live.pool import JobKind, Kind
 KINDS: dict[str, Kind] = {
     "live": Kind(LiveRunner, PAIR_COMMANDS),  # lessons 2 and 4: networks A and B in lockstep
     "regression": Kind(LiveRegression),  # lesson 5: a 1-D regression net and its MC bands
+    "cnn": Kind(LiveCNN),  # lesson 6: CNNs A, B and C in lockstep, their feature maps and masks
 }
 
 
@@ -52,4 +56,8 @@ JOBS: dict[str, JobKind] = {
     "digit_path": JobKind(_digit_path, _digit_path_work),  # lesson 5: one digit moved, T passes per frame
     "calibration": JobKind(lambda key, request, progress, cancelled: calibrate(request),
                            lambda key, request: calibration_work(request)),  # lesson 5: Fig. 11, reliability
+    "spatial": JobKind(lambda key, request, progress, cancelled: run_spatial(request, progress, cancelled),
+                       lambda key, request: spatial_work(request)),  # lesson 6: none/element/channel/block, paired seeds
+    "cnn_rebuild": JobKind(from_fraction(measure_rebuild),
+                           lambda key, request: rebuild_work(request)),  # lesson 6: neighbour rebuild, 8x8 vs upsampled
 }

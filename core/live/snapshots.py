@@ -98,3 +98,37 @@ class RegressionSnapshot(Snapshot):
     bands: dict[str, Any]  # passes [T, G], mean, std, total_std, noise_var
     tau: dict[str, Any]  # the tau formula's terms, and as text
     regions: dict[str, Any]  # mean std inside the data, far from it and in the widest gap, and their ratios
+
+
+class CNNLayerView(TypedDict):
+    """One conv layer of one run, seen on the chosen validation digit (at most 16 maps)."""
+
+    maps: np.ndarray  # [C, H, W] float32: the activations before dropout
+    mask: np.ndarray | None  # [C, H, W] bool keep-mask of one stochastic pass (True = kept); None: nothing dropped
+    dropped: float  # the fraction of the mask dropped
+
+
+class CNNRun(TypedDict):
+    """One of the "cnn" kind's runs (A, B or C): the same weights at the start, its own dropout."""
+
+    name: str  # "A", "B" or "C"
+    config: RunConfig  # with a CNNConfig model, live changes included
+    step: int
+    epoch: float
+    history: History
+    events: list[dict[str, Any]]  # the latest live changes, as for a pair
+    events_hidden: int
+    gap: float | None  # the latest validation loss minus training loss (None before the first epoch)
+    layers: list[CNNLayerView]  # one per conv layer ([] once diverged before any view)
+    probs: np.ndarray | None  # [10] the digit's class probabilities, dropout off
+
+
+class CNNSnapshot(Snapshot):
+    """The "cnn" kind (``core.labs.cnn.runner.LiveCNN``): one to three CNNs in lockstep."""
+
+    digit: int  # the validation image the views show
+    label: int  # its class
+    n_val: int
+    image: np.ndarray  # [S, S] the digit as the network reads it (upsampled to image_size)
+    views_step: int  # the training step the views were traced at
+    runs: list[CNNRun]

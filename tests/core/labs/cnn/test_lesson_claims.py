@@ -5,6 +5,7 @@ The verdicts are the experiment's own (paired t-tests over its 8 seeds), at its 
 import pytest
 
 from core.analysis.verdicts import FAILS, HOLDS, UNCLEAR
+from core.drills import load_predictions
 from core.lessons import load_lesson
 from core.labs.cnn.experiments import SpatialSettings, run_spatial
 from core.labs.cnn.rebuild import RebuildSettings, measure_rebuild
@@ -17,6 +18,7 @@ def test_the_quoted_rebuild_numbers():
     defaults = RebuildSettings()
     assert (defaults.epochs, defaults.neighbours) == (5, 4), "the prose names 5 epochs and 4 neighbours"
     assert "R² of about 0.65" in NOTICE and "16x16 the same layer reaches about 0.97" in NOTICE
+    assert "about 0.65 at 8x8 and about 0.97 at 16x16" in load_predictions("06_cnn")["rebuild"].explanation
     result = measure_rebuild(RebuildSettings(image_size=16))
     r2 = {s.image_size: dict(s.layers)["conv 1"].r2 for s in result.sizes}
     assert r2[8] == pytest.approx(0.65, abs=0.05)
