@@ -201,7 +201,7 @@ def test_bad_requests_get_clear_errors(runners):
     with pytest.raises(ValueError, match="run B must share"):
         runners("live", TINY, RunConfig(model=ModelConfig(num_hiddens=(4,), p_hidden=(0.0,))))
     with pytest.raises(ValueError, match="unknown runner kind"):
-        runners("cnn", TINY)
+        runners("no_such_kind", TINY)
 
 
 def test_the_cap_counts_runs_in_every_worker(pool, runners):
