@@ -27,7 +27,7 @@ from core.engine.datasets import EXTENT, make_split
 from core.engine.plain import bound_series, thin
 from core.engine.runtime import configure
 from core.engine.trainer import MaskRecorder, Trainer
-from core.live.runner import Gate, ThreadedRunner, check_count, check_speed
+from core.live.runner import Gate, LockstepRunner, check_count, check_speed
 
 GRID_SIZE = 60
 """Decision maps are P(class 1) on a GRID_SIZE x GRID_SIZE grid over [-EXTENT, EXTENT]^2."""
@@ -50,7 +50,7 @@ _GRID_AXIS = np.linspace(-EXTENT, EXTENT, GRID_SIZE, dtype=np.float32)
 _GRID_POINTS = np.stack(np.meshgrid(_GRID_AXIS, _GRID_AXIS), -1).reshape(-1, 2)
 
 
-class LiveRunner(ThreadedRunner):
+class LiveRunner(LockstepRunner):
     """Steps an A (and optional B) trainer in a background thread, driven by commands.
 
     ``epochs_per_second`` paces playing (None = as fast as the CPU allows): a run need not
@@ -225,17 +225,6 @@ class LiveRunner(ThreadedRunner):
                 return
             self._knockout = (int(layer), tuple(int(u) for u in units))
         self._grid_step = [-1] * len(self._trainers)  # redraw the maps with the change
-
-    def _step_once(self) -> None:
-        for trainer in self._trainers:
-            trainer.step()
-
-    def _step_count(self) -> int:
-        return self._trainers[0].step_count
-
-    def _steps_per_epoch(self) -> int:
-        lead = self._trainers[0]
-        return -(-lead.n_train // lead.cfg.train.batch_size)
 
     def _check_end(self) -> bool:
         for name, trainer in zip("AB", self._trainers):

@@ -340,3 +340,21 @@ def name_os_thread(name: str) -> None:
         ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
     except (OSError, AttributeError):
         pass
+
+
+class LockstepRunner(ThreadedRunner):
+    """A runner of several trainers (``self._trainers``, the lead first) stepped in lockstep: one step
+    of each in turn. The lead's step count and epoch length are the run's."""
+
+    _trainers: list[Any]
+
+    def _step_once(self) -> None:
+        for trainer in self._trainers:
+            trainer.step()
+
+    def _step_count(self) -> int:
+        return self._trainers[0].step_count
+
+    def _steps_per_epoch(self) -> int:
+        lead = self._trainers[0]
+        return -(-lead.n_train // lead.cfg.train.batch_size)

@@ -32,7 +32,7 @@ from core.engine.dropout import eval_mode, train_mode
 from core.engine.plain import thin
 from core.engine.runtime import configure
 from core.engine.trainer import Trainer
-from core.live.runner import Gate, ThreadedRunner, check_count, check_speed
+from core.live.runner import Gate, LockstepRunner, check_count, check_speed
 
 COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_max_epochs", "set_speed", "set_digit", "stop")
 RUN_NAMES = "ABC"
@@ -43,7 +43,7 @@ MAX_VIEW_CHANNELS = 16
 """The views carry at most this many feature maps per layer."""
 
 
-class LiveCNN(ThreadedRunner):
+class LiveCNN(LockstepRunner):
     """Steps one to three CNN trainers (A, B, C) in a background thread, driven by commands.
 
     States: ``ready`` (nothing trained yet), ``playing``, ``queued`` (waiting for a place to train),
@@ -127,17 +127,6 @@ class LiveCNN(ThreadedRunner):
         for trainer in self._trainers:
             trainer.set_max_epochs(epochs)
         return True
-
-    def _step_once(self) -> None:
-        for trainer in self._trainers:
-            trainer.step()
-
-    def _step_count(self) -> int:
-        return self._trainers[0].step_count
-
-    def _steps_per_epoch(self) -> int:
-        lead = self._trainers[0]
-        return -(-lead.n_train // lead.cfg.train.batch_size)
 
     def _check_end(self) -> bool:
         for name, trainer in zip(RUN_NAMES, self._trainers):
