@@ -226,20 +226,6 @@ class LiveRunner(LockstepRunner):
             self._knockout = (int(layer), tuple(int(u) for u in units))
         self._grid_step = [-1] * len(self._trainers)  # redraw the maps with the change
 
-    def _check_end(self) -> bool:
-        for name, trainer in zip("AB", self._trainers):
-            if trainer.diverged:
-                label = f"Run {name}: " if len(self._trainers) > 1 else ""
-                self._state, self._message = "diverged", label + trainer.diverged
-                return True
-        if self._state == "error":
-            return True
-        if self._trainers[0].finished:
-            epochs = self._trainers[0].cfg.train.max_epochs
-            self._state, self._message = "finished", f"reached max epochs ({epochs})."
-            return True
-        return False
-
     # -- snapshots -----------------------------------------------------------------------------
     def _publish(self) -> None:
         runs = [self._run_snapshot(i, t) for i, t in enumerate(self._trainers)]

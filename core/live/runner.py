@@ -358,3 +358,24 @@ class LockstepRunner(ThreadedRunner):
     def _steps_per_epoch(self) -> int:
         lead = self._trainers[0]
         return -(-lead.n_train // lead.cfg.train.batch_size)
+
+    FINISHED_NOTE = ""
+    """Said after "reached max epochs (N)" (a runner whose Play trains on says so)."""
+
+    def _run_label(self, index: int) -> str:
+        """How a message names run ``index`` when there are several."""
+        return f"Run {'ABC'[index]}"
+
+    def _check_end(self) -> bool:
+        for index, trainer in enumerate(self._trainers):
+            if trainer.diverged:
+                label = f"{self._run_label(index)}: " if len(self._trainers) > 1 else ""
+                self._state, self._message = "diverged", label + trainer.diverged
+                return True
+        if self._state == "error":
+            return True
+        if self._trainers[0].finished:
+            epochs = self._trainers[0].cfg.train.max_epochs
+            self._state, self._message = "finished", f"reached max epochs ({epochs}){self.FINISHED_NOTE}."
+            return True
+        return False

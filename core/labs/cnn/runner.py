@@ -128,19 +128,10 @@ class LiveCNN(LockstepRunner):
             trainer.set_max_epochs(epochs)
         return True
 
-    def _check_end(self) -> bool:
-        for name, trainer in zip(RUN_NAMES, self._trainers):
-            if trainer.diverged:
-                label = f"Run {name} ({_kinds_text(trainer.cfg.model)}): " if len(self._trainers) > 1 else ""
-                self._state, self._message = "diverged", label + trainer.diverged
-                return True
-        if self._state == "error":
-            return True
-        if self._trainers[0].finished:
-            epochs = self._trainers[0].cfg.train.max_epochs
-            self._state, self._message = "finished", f"reached max epochs ({epochs}); play goes on."
-            return True
-        return False
+    FINISHED_NOTE = "; play goes on"
+
+    def _run_label(self, index: int) -> str:
+        return f"Run {RUN_NAMES[index]} ({_kinds_text(self._trainers[index].cfg.model)})"
 
     # -- the views ---------------------------------------------------------------------------------
     def _current_views(self) -> list[list[dict[str, Any]]]:
