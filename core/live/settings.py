@@ -6,7 +6,9 @@ See the README's "Running for a class". ``DROPOUT_LAB_TRAINERS`` (``processes``,
 once, default: one per worker; 0 = no cap), ``DROPOUT_LAB_JOB_BUDGET`` (the most estimated work one
 job may ask for, default ``DEFAULT_JOB_BUDGET``), ``DROPOUT_LAB_MAX_RUNS`` and
 ``DROPOUT_LAB_MAX_RUNS_PER_BROWSER`` (runs that may exist at once, training or not; 0 = no cap),
-``DROPOUT_LAB_REFRESH`` (seconds between two redraws
+``DROPOUT_LAB_CODE_EXERCISES`` (``on``, the default, or ``off``: whether the interview page runs a
+learner's code at all, in ``core.live.sandbox``), ``DROPOUT_LAB_CODE_RUNS`` (learner-code processes at
+once, default ``DEFAULT_CODE_RUNS``), ``DROPOUT_LAB_REFRESH`` (seconds between two redraws
 of a live view) and ``DROPOUT_LAB_REDRAWS`` (redraws per second for all live views of the app process
 together: see ``core.live.redraw``), both read by the pages.
 """
@@ -24,6 +26,8 @@ DEFAULT_MAX_RUNS_PER_BROWSER = 12
 DEFAULT_JOB_BUDGET = 5e11
 """Most estimated multiply-adds one background job may ask for (``core.engine.sweep.Sweep.work``):
 about ten times lesson 3's largest default experiment (Fig. 10, 4.9e10), a few minutes of one core."""
+DEFAULT_CODE_RUNS = 2
+"""Learner-code processes at once: each imports torch (about 0.25 GB and a second of one core)."""
 DEFAULT_REFRESH = 0.35
 DEFAULT_REDRAWS = 10.0
 
@@ -44,6 +48,8 @@ class ServerSettings:
     job_budget: float = DEFAULT_JOB_BUDGET
     max_runs: int | None = DEFAULT_MAX_RUNS  # runs that exist at once; None: no cap
     max_runs_per_browser: int | None = DEFAULT_MAX_RUNS_PER_BROWSER
+    code_exercises: bool = True
+    code_runs: int = DEFAULT_CODE_RUNS
     problems: tuple[str, ...] = ()
 
     @classmethod
@@ -64,8 +70,13 @@ class ServerSettings:
         runs = _number(env, "DROPOUT_LAB_MAX_RUNS", int, DEFAULT_MAX_RUNS, 0, 1_000_000, problems)
         per_browser = _number(env, "DROPOUT_LAB_MAX_RUNS_PER_BROWSER", int, DEFAULT_MAX_RUNS_PER_BROWSER, 0, 10_000,
                               problems)
+        code = env.get("DROPOUT_LAB_CODE_EXERCISES", "").strip().lower() or "on"
+        if code not in ("on", "off"):
+            problems.append(f"DROPOUT_LAB_CODE_EXERCISES must be 'on' or 'off', not {code!r}: using on.")
+            code = "on"
+        code_runs = _number(env, "DROPOUT_LAB_CODE_RUNS", int, DEFAULT_CODE_RUNS, 1, 256, problems)
         return cls(trainers, workers, cap or None, refresh, redraws, jobs or None, budget, runs or None,
-                   per_browser or None, tuple(problems))
+                   per_browser or None, code == "on", code_runs, tuple(problems))
 
 
 def over_budget(work: float, budget: float) -> str | None:
