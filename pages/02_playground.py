@@ -1,7 +1,7 @@
 """Playground: a small MLP trains live with dropout, next to the same network without it."""
 import streamlit as st
 
-from core.ui import live
+from core.ui import drills, live
 from core.ui.frame import ensure_routed
 from core.ui.labs import playground
 from core.ui.lesson import lesson_header, show_sections
@@ -19,4 +19,7 @@ live.live_view(runner, snapshot, playground.draw)
 st.subheader("What to try")
 playground.preset_buttons(lesson.meta["presets"])
 show_sections(lesson, ["What to try"], headers=False)
-show_sections(lesson, ["What to notice", "Exercises"])
+show_sections(lesson, ["What to notice"])
+st.subheader("Check yourself")
+drills.check_yourself(playground.NS, lesson.id)
+show_sections(lesson, ["Exercises"])

@@ -1,5 +1,7 @@
 """Lesson 3, overfitting and the rate: the dropout papers' figures, reproduced live with verdicts."""
+import streamlit as st
 
+from core.ui import drills
 from core.ui.frame import ensure_routed
 from core.ui.labs import overfitting
 from core.ui.lesson import lesson_header, show_sections
@@ -13,4 +15,7 @@ settings = overfitting.settings_form(key)
 overfitting.run_panel(key, settings)
 
 show_sections(lesson, [overfitting.EXPERIMENTS[key].source])
-show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+show_sections(lesson, ["What to try", "What to notice"])
+st.subheader("Check yourself")
+drills.check_yourself(overfitting.NS, lesson.id)
+show_sections(lesson, ["Exercises"])

@@ -1,7 +1,7 @@
 """Lesson 4, co-adaptation: knock-out damage, correlation and sparsity, live, with and without dropout."""
 import streamlit as st
 
-from core.ui import live
+from core.ui import drills, live
 from core.ui.frame import ensure_routed
 from core.ui.labs import coadaptation
 from core.ui.lesson import lesson_header, show_sections
@@ -28,3 +28,6 @@ if coadaptation.all_revealed():
 else:
     st.info("**What to notice** and the exercises appear here once you have made (or skipped) the four "
             "predictions above: they give the answers away.")
+
+st.subheader("Check yourself")
+drills.check_yourself(coadaptation.NS, lesson.id)

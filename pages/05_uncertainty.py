@@ -2,7 +2,7 @@
 leaving the data."""
 import streamlit as st
 
-from core.ui import live
+from core.ui import drills, live
 from core.ui.frame import ensure_routed
 from core.ui.labs import uncertainty
 from core.ui.lesson import lesson_header, show_sections
@@ -35,4 +35,7 @@ digits = uncertainty.digit_model()
 if digits is not None:
     uncertainty.digit_path(digits)
 
-show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+show_sections(lesson, ["What to try", "What to notice"])
+st.subheader("Check yourself")
+drills.check_yourself(uncertainty.NS, lesson.id)
+show_sections(lesson, ["Exercises"])

@@ -109,7 +109,7 @@ def test_r4_the_figure_kit_imports_only_numpy_and_plotly():
 def test_r5_a_lab_uses_the_library_and_itself_never_another_lab_or_the_ui():
     def allowed(path, name):
         own = "core.labs." + path.relative_to(CORE / "labs").parts[0]
-        return (_root(name) in STDLIB | SCIENCE | {"plotly"}
+        return (_root(name) in STDLIB | SCIENCE | {"plotly", "fsrs"}
                 or _inside(name, "core.engine", "core.analysis", "core.live.runner", "core.viz", own))
     files = [p for p in _files(CORE / "labs") if p.parent != CORE / "labs"]
     assert _offenders(files, allowed) == []
@@ -236,6 +236,15 @@ def test_every_button_key_ends_with_the_suffix_the_frame_skips():
     calls = [(name, m.group(1)) for name, m in _calls(r"\.button\((?:[^()]|\([^()]*\))*?key=([^,)]+)")]
     assert calls, "the checker found no buttons"
     assert [(name, key) for name, key in calls if BUTTON_SUFFIX not in key] == []
+
+
+def test_every_file_uploader_key_ends_with_the_suffix_the_frame_skips():
+    """Streamlit refuses an uploaded file set through the session, as for buttons."""
+    from core.ui.frame import UPLOAD_SUFFIX  # noqa: PLC0415
+
+    calls = [(name, m.group(1)) for name, m in _calls(r"\.file_uploader\((?:[^()]|\([^()]*\))*?key=([^,)]+)")]
+    assert calls, "the checker found no file uploaders"
+    assert [(name, key) for name, key in calls if UPLOAD_SUFFIX not in key] == []
 
 
 def test_every_clickable_chart_key_ends_with_the_suffix_the_frame_skips():

@@ -14,6 +14,7 @@ from core.labs.cnn.experiments import run_spatial, spatial_work
 from core.labs.cnn.rebuild import measure_rebuild, rebuild_work
 from core.labs.cnn.runner import LiveCNN
 from core.labs.coadaptation.features import train_features
+from core.labs.interview import experiments as interview
 from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
 from core.labs.uncertainty.regression_runner import LiveRegression
@@ -60,4 +61,6 @@ JOBS: dict[str, JobKind] = {
                        lambda key, request: spatial_work(request)),  # lesson 6: none/element/channel/block, paired seeds
     "cnn_rebuild": JobKind(from_fraction(measure_rebuild),
                            lambda key, request: rebuild_work(request)),  # lesson 6: neighbour rebuild, 8x8 vs upsampled
+    "interview": JobKind(lambda key, request, progress, cancelled: interview.run_experiment(request, progress, cancelled),
+                         lambda key, request: interview.experiment_work(request)),  # interview: predict, then observe
 }

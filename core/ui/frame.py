@@ -101,6 +101,8 @@ BUTTON_SUFFIX = ".button"
 """Every button key ends with this: buttons hold no value, and Streamlit refuses to have one set."""
 CHART_SUFFIX = ".chart"
 """Every clickable chart's key ends with this: Streamlit refuses to have a selection set either."""
+UPLOAD_SUFFIX = ".upload"
+"""Every file uploader's key ends with this: Streamlit refuses to have an uploaded file set as well."""
 
 
 def _keep_widget_values() -> None:
@@ -112,7 +114,7 @@ def _keep_widget_values() -> None:
     is sent back to the browser as the widget's value, and a run that started before the learner's
     latest key press would then put a slider back a step."""
     for key in list(st.session_state):
-        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith((BUTTON_SUFFIX, CHART_SUFFIX)):
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES) and not key.endswith((BUTTON_SUFFIX, CHART_SUFFIX, UPLOAD_SUFFIX)):
             try:
                 st.session_state[key] = st.session_state[key]
             except StreamlitAPIException:  # drawn in this run: its value is kept anyway

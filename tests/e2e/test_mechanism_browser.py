@@ -24,6 +24,6 @@ def test_open_the_lesson_from_home_and_answer_a_question(app_server, page: Page,
     answer.press("Enter")
     question.get_by_role("button", name="Check").click()
     expect(question).to_contain_text("Right.", timeout=20_000)
-    expect(question).to_contain_text("5.0 / 0.8 = 6.25")
+    expect(question).to_contain_text("x / (1 - p) = 6.25")
     expect(page.get_by_text("Score: 1 of 5 right in this session.")).to_be_visible()
     page.screenshot(path=str(artifacts / "mechanism.png"), full_page=True)

@@ -17,57 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.analysis.answers import drop_from_keep, keep_from_drop  # noqa: F401 - the page's convention widget
 from core.analysis.calibration import expected_calibration_error
 from core.engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine.dropout import Dropout, eval_mode, mc_mode, train_mode
 from core.engine.trainer import Trainer
-
-# -- the arithmetic the quiz asks about ------------------------------------------------------------
-
-
-def keep_from_drop(p: float) -> float:
-    """PyTorch's p (drop probability) -> the 2014 paper's p / TF1's keep_prob (retain probability)."""
-    return round(1.0 - p, 10)
-
-
-def drop_from_keep(keep: float) -> float:
-    """The 2014 paper's p / TF1's keep_prob (retain probability) -> PyTorch's p (drop probability)."""
-    return round(1.0 - keep, 10)
-
-
-def inverted_train_output(x: float, p: float) -> float:
-    """What a SURVIVING unit outputs during training with inverted dropout: x / (1 - p)."""
-    return float(_one(x, p, classic=False, training=True))
-
-
-def classic_eval_output(x: float, p: float) -> float:
-    """What a unit outputs at evaluation with classic dropout: x * (1 - p)."""
-    return float(_one(x, p, classic=True, training=False))
-
-
-def expected_dropped(n_units: int, p: float) -> float:
-    """Expected number of units dropped in a layer of ``n_units``: n * p."""
-    return n_units * p
-
-
-def _one(x: float, p: float, *, classic: bool, training: bool) -> float:
-    """Push one value through our Dropout with a mask that keeps it (computed, not retyped)."""
-    layer = Dropout(p, classic=classic)
-    layer.train(training)
-    if not training:
-        return layer(torch.tensor([x], dtype=torch.float64)).item()
-    # A survivor: draw until the unit is kept (p < 1, so this ends), exactly as training would.
-    generator = torch.Generator().manual_seed(0)
-    layer.generator = generator
-    while True:
-        out = layer(torch.tensor([x], dtype=torch.float64))
-        if layer.last_mask is None or bool(layer.last_mask[0]):
-            return out.item()
-
-
-QUIZ_FUNCTIONS = {
-    f.__name__: f for f in (keep_from_drop, drop_from_keep, inverted_train_output, classic_eval_output, expected_dropped)
-}
 
 # -- one mask, drawn -------------------------------------------------------------------------------
 

@@ -13,9 +13,8 @@ from typing import Any
 import streamlit as st
 
 from core.analysis.verdicts import FAILS, HOLDS
-from core.drills import load_predictions, load_quiz
+from core.drills import load_predictions
 from core.engine.config import CNN_IMAGE_SIZES, CNN_KINDS, ConfigError, CNNConfig, DataConfig, RunConfig, TrainConfig
-from core.labs.cnn import answers
 from core.labs.cnn import figures as viz_cnn
 from core.labs.cnn.experiments import IMAGE_SIZES as SPATIAL_SIZES
 from core.labs.cnn.experiments import MAX_EPOCHS as SPATIAL_EPOCHS
@@ -215,9 +214,9 @@ def live_view(runner: Runner, snapshot: CNNSnapshot) -> None:
 
 # -- check yourself ---------------------------------------------------------------------------------
 def quiz(lesson_id: str) -> None:
-    """Predict, check, then read the explanation (``core.ui.drills.quiz``); the numeric answers are
-    computed by this lesson's own dropout modules (``core.labs.cnn.answers``)."""
-    drills.quiz(NS, load_quiz(lesson_id, answers.QUIZ_FUNCTIONS))
+    """Answer, check, then read the explanation: the bank's questions tagged with this lesson
+    (``core.ui.drills.check_yourself``; numeric answers computed by the engine's dropout modules)."""
+    drills.check_yourself(NS, lesson_id)
 
 
 # -- the background runs: neighbour rebuild, and the spatial experiment ---------------------------------

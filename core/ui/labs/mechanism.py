@@ -6,7 +6,6 @@ import time
 import numpy as np
 import streamlit as st
 
-from core.drills import load_quiz
 from core.labs.mechanism import compute as mechanism
 from core.labs.mechanism import figures as viz_mechanism
 from core.labs.mechanism.compute import DemoRequest, Demos
@@ -198,9 +197,9 @@ _HELP = {
 
 
 def quiz(lesson_id: str) -> None:
-    """Section 6: predict, check, then read the explanation (``core.ui.drills.quiz``). Numeric answers
-    are computed by this lesson's own maths (``QUIZ_FUNCTIONS``)."""
-    drills.quiz(NS, load_quiz(lesson_id, mechanism.QUIZ_FUNCTIONS))
+    """Section 6: answer, check, then read the explanation: the bank's questions tagged with this lesson
+    (``core.ui.drills.check_yourself``; numeric answers computed by ``core.analysis.answers``)."""
+    drills.check_yourself(NS, lesson_id)
 
 
 def section(lesson: Lesson, name: str) -> None:

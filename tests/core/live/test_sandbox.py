@@ -40,7 +40,7 @@ def test_no_file_descriptor_of_the_server_is_inherited():
     leaked = os.open(os.devnull, os.O_RDONLY)  # os.open makes it non-inheritable; close_fds must also hold
     os.set_inheritable(leaked, True)
     try:
-        out = run(f"import os\nresult = sorted(int(f) for f in os.listdir('/proc/self/fd'))")
+        out = run("import os\nresult = sorted(int(f) for f in os.listdir('/proc/self/fd'))")
     finally:
         os.close(leaked)
     assert leaked not in out.result["result"]

@@ -7,12 +7,8 @@ from core.analysis.calibration import expected_calibration_error
 from core.labs.mechanism import compute as m
 
 
-def test_quiz_arithmetic_comes_from_the_dropout_module():
-    assert m.inverted_train_output(5.0, 0.2) == pytest.approx(6.25)
-    assert m.classic_eval_output(3.0, 0.5) == pytest.approx(1.5)
-    assert m.inverted_train_output(2.0, 0.0) == pytest.approx(2.0)
+def test_the_convention_widget_reads_p_both_ways():
     assert m.drop_from_keep(0.8) == pytest.approx(0.2) and m.keep_from_drop(0.2) == pytest.approx(0.8)
-    assert m.expected_dropped(128, 0.25) == 32
 
 
 def test_one_mask_drops_to_zero_and_scales_the_survivors():

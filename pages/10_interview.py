@@ -1,0 +1,21 @@
+"""Interview prep: the question bank by topic and difficulty, follow-up chains, mock interviews, and
+progress with spaced review."""
+import streamlit as st
+
+from core.ui.frame import ensure_routed
+from core.ui.labs import interview
+from core.ui.lesson import lesson_header, show_sections
+
+ensure_routed()
+
+lesson = lesson_header("10_interview")
+
+drill, mock, progress = st.tabs(["Drill", "Mock interview", "Progress"])
+with drill:
+    interview.drill()
+with mock:
+    interview.mock()
+with progress:
+    interview.progress_panel()
+
+show_sections(lesson, ["What to try", "What to notice", "Exercises"])
