@@ -46,7 +46,8 @@ def test_a_kind_switch_starts_a_new_run_with_it(open_page):
     at.selectbox(key=NS + "kind_b").set_value("block").run()
     assert not at.exception
     runner = at.session_state[RUNNER]
-    assert runner is not first and not first.alive
+    assert runner is not first
+    wait_until_done(first, WAIT, "the old run did not stop")  # its thread may be mid-step on a slow machine
     assert runner.snapshot()["runs"][1]["config"].model.kinds == ("block", "block")
     assert any("New run: run B channel → block." in i.value for i in at.info)
     at.selectbox(key=NS + "kind_c").set_value("off").run()

@@ -56,13 +56,16 @@ def test_regression_bands(bands):
     plain = [region_coverage(b, t.data).in_data for t, b in (bands["relu", s] for s in SEEDS)]
     noisy = [region_coverage(t.bands(MAX_PASSES, observation_noise=True), t.data).in_data
              for t, _ in (bands["relu", s] for s in SEEDS)]
-    assert (round(100 * np.mean(plain)), round(100 * np.mean(noisy))) == (55, 92)
+    # Points near the band's edge flip between CPUs (their float kernels differ in the last digits): the
+    # plain coverage measured 55 % on one machine and 56 % on another, so the lesson says "about 55 %".
+    assert abs(100 * np.mean(plain) - 55) <= 2, np.mean(plain)
+    assert round(100 * np.mean(noisy)) == 92
     tau = bands["relu", 0][0].tau()
     assert (round(tau.tau_inv, 3), round(tau.noise_std, 2)) == (0.025, 0.16)
     noise = [float(np.std(t.data.y - t.data.truth(t.data.x))) for t, _ in (bands["relu", s] for s in SEEDS)]
     assert round(float(np.mean(noise)), 1) == 0.1
     for quoted in ("11.8 times its width inside the data", "barely does** (1.6 times)",
-                   "narrower* than inside the data (0.35 of it)", "the true curve at only 55 % of the plot's points",
+                   "narrower* than inside the data (0.35 of it)", "the true curve at only about 55 % of the plot's points",
                    "τ⁻¹ = 0.025 (a standard deviation of 0.16, more than the data's actual 0.1)",
                    "the true curve at 92 % of those points", "after 600 epochs, 200 passes"):
         assert quoted in LESSON, quoted
