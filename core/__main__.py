@@ -1,8 +1,12 @@
-"""Headless sweeps: ``python -m core sweep ...`` and ``python -m core reproduce <experiment>``.
+"""Headless sweeps: ``python -m core sweep ...`` and ``python -m core reproduce <experiment>``; and the
+interview page's judge: ``python -m core judge dropout|mc_predict FILE [--json OUT]``.
 
-Both write JSON and print a short table; the pages run the same code (core.engine.sweep,
+Sweeps write JSON and print a short table; the pages run the same code (core.engine.sweep,
 core.labs.overfitting.experiments, and for ``reproduce spatial`` lesson 6's
 core.labs.cnn.experiments). A bad option prints one line and exits with status 2.
+
+``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
+(each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
 """
 from __future__ import annotations
 
@@ -88,7 +92,48 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--block-size", type=int, default=None, help="DropBlock's block side (spatial)")
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
                      help="feature maps per conv layer (spatial)")
+    judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
+    judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
+                       "mc_predict: a function mc_predict(model, x, T)")
+    judge.add_argument("file", type=Path, help="the Python file to grade")
+    judge.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report here")
     return parser
+
+
+JUDGE_TASKS = ("dropout", "mc_predict")
+
+
+def _judge(args: argparse.Namespace) -> int:
+    """Run the judge on ``args.file`` in the sandbox; the exit status says accepted, rejected or unusable."""
+    from core.live.sandbox import Sandbox  # noqa: PLC0415
+
+    try:
+        source = args.file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"there is no file {args.file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from None
+    outcome = Sandbox(slots=1).run(f"core.labs.interview.judge:judge_{args.task}", source)
+    if not outcome.ok:  # a limit stopped it, or the runner failed: a rejection that says why
+        report = {"status": "rejected", "error": None, "checks": [],
+                  "failures": [{"check": "runs within the limits", "message": outcome.message}], "misconceptions": []}
+    else:
+        report = outcome.result
+    if report.get("status") == "unusable":
+        print(f"error: {report.get('error')}", file=sys.stderr)
+        return 2
+    accepted = report.get("status") == "accepted"
+    print(f"{args.file}: {'accepted' if accepted else 'rejected'} "
+          f"({sum(c['passed'] for c in report.get('checks', []))} of {len(report.get('checks', []))} checks passed)")
+    for failure in report.get("failures", []):
+        print(f"  [{failure['check']}] {failure['message']}")
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(report, indent=1))
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
+            return 2
+    return 0 if accepted else 1
 
 
 def _sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,6 +260,8 @@ def _num(x: float | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "judge":
+            return _judge(args)
         from core.engine.runtime import configure  # noqa: PLC0415
 
         configure()
