@@ -22,7 +22,7 @@ from core.ui.jobs import run_now
 
 NS = "interview."
 TYPE_NAMES = {"choice": "multiple choice", "numeric": "numeric", "bug": "spot the bug", "predict": "predict, then observe",
-              "explain": "explain in words"}  # "code" joins once the judge lands (core.labs.interview.judge)
+              "explain": "explain in words", "code": "code"}
 CHAIN_START = "scratch-implement-dropout"
 TASKS = {"dropout": "Implement dropout", "mc_predict": "MC dropout prediction"}
 SECONDS_PER_QUESTION = 90
@@ -150,12 +150,13 @@ def _code_question(q: Question) -> None:
         if q.hint:
             with st.expander("Hint"):
                 st.markdown(q.hint)
-        judge(q)
+        judge(q, where="drill.")
 
 
-def judge(q: Question) -> None:
-    """The editor, Submit, and the judge's report; for ``dropout``, once accepted, the layer in a real network."""
-    key = f"{NS}code.{q.task}"
+def judge(q: Question, *, where: str = "") -> None:
+    """The editor, Submit, and the judge's report; for ``dropout``, once accepted, the layer in a real network.
+    ``where`` keeps the drill's editor apart from the "Implement it" tab's (both may be on the page)."""
+    key = f"{NS}{where}code.{q.task}"
     if not code.enabled():
         st.info(code.OFF.format(task=q.task))
         with st.expander("The reference solution"):
@@ -182,10 +183,12 @@ def judge(q: Question) -> None:
 
 def network(key: str, source: str) -> None:
     """Your layer in a real network: ours and yours, same seed, side by side, drawn as they train."""
-    st.markdown("**Your layer in a real network.** The same small MLP, trained from the same seed on the same "
-                "data, once with our Dropout and once with yours: curves that agree are the final proof, and a "
-                "wrong layer shows what its bug does to training.")
-    if st.button("Train both networks", key=key + ".network.button", help="300 steps each, in the sandbox (a few s)."):
+    st.markdown("**Your layer in a real network.** The same small MLP (p = 0.3), trained from the same seed on the "
+                "same data, once with torch's Dropout and once with yours. The masks are drawn differently, so the "
+                "curves never match step for step; a third run of ours with other masks says how far apart "
+                "randomness alone puts them. Some bugs show here plainly (a mask reused), others barely move a "
+                "network this small: that is why the judge tests the layer itself.")
+    if st.button("Train both networks", key=key + ".network.button", help="300 steps each, in the sandbox (a few seconds)."):
         chart = st.empty()
         curves: dict[str, Any] = {"step": [], "ours": {}, "yours": {}}
 
