@@ -20,7 +20,7 @@ def _texts(at, kind):
 
 def test_the_page_opens_on_the_drill_with_its_lesson_text(open_page):
     at = _open(open_page)
-    assert [t.label for t in at.tabs] == ["Drill", "Mock interview", "Progress"]
+    assert [t.label for t in at.tabs] == ["Drill", "Mock interview", "Implement it", "Progress"]
     assert at.selectbox(key=NS + "drill.topic").value == "all"
     assert "Question 1 of" in _texts(at, "caption")
     assert any("What to try" in s.value for s in at.subheader)
@@ -71,13 +71,13 @@ def test_no_question_matches_says_so_and_the_next_button_moves_on(open_page):
     assert "Question 2 of" in _texts(at, "caption")
 
 
-def test_a_follow_up_button_opens_the_question_an_interviewer_asks_next(open_page):
-    at = _open(open_page, **{"drill.goto": "survivor"})
-    assert any(n.key.startswith(NS + "quiz.survivor") for n in at.number_input)
-    at.button(key=NS + "follow.survivor.button").click().run()
+def test_the_follow_up_chain_goes_from_implementing_dropout_to_the_rnn(open_page):
+    at = _open(open_page, **{"drill.goto": "scratch-implement-dropout"})
+    assert "Follow-up chain" in _texts(at, "caption")
+    assert at.text_area(key=NS + "drill.code.dropout").value.startswith(("import", "class", "#", '"""'))
+    at.button(key=NS + "follow.scratch-implement-dropout.button").click().run()
     assert not at.exception
-    assert any(k.key.startswith(NS + "quiz.scale-why-divide") for k in [*at.radio, *at.number_input, *at.text_area,
-                                                                         *at.selectbox])
+    assert any(r.key.startswith(NS + "quiz.rnn-same-mask") for r in at.radio)
 
 
 def test_a_mock_interview_keeps_time_and_scores_with_a_breakdown(open_page):
@@ -110,3 +110,49 @@ def test_progress_uploads_back_and_a_bad_file_is_refused_with_a_sentence(open_pa
         assert not at.exception
         assert f"{name} was not loaded" in _texts(at, "error") and says in _texts(at, "error")
     assert at.session_state[NS + "progress"].seed == 4242, "a refused file changes nothing"
+
+
+def test_with_code_exercises_off_the_page_says_so_and_runs_nothing(open_page, monkeypatch):
+    from core.live import pool  # noqa: PLC0415
+    from core.live.settings import ServerSettings  # noqa: PLC0415
+
+    monkeypatch.setattr(pool, "_settings", ServerSettings(trainers="threads", code_exercises=False))
+    at = _open(open_page)
+    assert "Code exercises are off on this server" in _texts(at, "info")
+    assert not [b for b in at.button if b.key == NS + "code.dropout.submit.button"]
+
+
+def test_the_judge_on_the_page_accepts_a_correct_layer_and_names_a_wrong_ones_bug(open_page):
+    from core.analysis.answers import ANSWERS  # noqa: PLC0415
+    from core.drills import load_bank  # noqa: PLC0415
+
+    q = load_bank(ANSWERS).question("scratch-implement-dropout")
+    at = _open(open_page)
+    at.text_area(key=NS + "code.dropout").set_value(q.answer).run()
+    at.button(key=NS + "code.dropout.submit.button").click().run(timeout=120)
+    assert not at.exception and "Accepted" in _texts(at, "success")
+    unscaled = q.answer.replace("x * mask / keep", "x * mask")
+    assert unscaled != q.answer, "the reference divides the masked x by keep = 1 - p"
+    at.text_area(key=NS + "code.dropout").set_value(unscaled).run()
+    at.button(key=NS + "code.dropout.submit.button").click().run(timeout=120)
+    assert "Rejected" in _texts(at, "error")
+    assert "inverted dropout divides the survivors" in _texts(at, "caption")  # the no-scaling misconception
+
+
+def test_the_mc_predict_drill_accepts_the_reference_and_names_model_train(open_page):
+    from core.analysis.answers import ANSWERS  # noqa: PLC0415
+    from core.drills import load_bank  # noqa: PLC0415
+
+    q = load_bank(ANSWERS).question("mc-implement-predict")
+    at = _open(open_page)
+    at.radio(key=NS + "code.task").set_value("mc_predict").run()
+    assert at.text_area(key=NS + "code.mc_predict").value == q.starter
+    at.text_area(key=NS + "code.mc_predict").set_value(q.answer).run()
+    at.button(key=NS + "code.mc_predict.submit.button").click().run(timeout=120)
+    assert not at.exception and "Accepted" in _texts(at, "success")
+    assert not [b for b in at.button if b.key.startswith(NS + "code.mc_predict.network")], "only a layer trains"
+    wrong = q.answer.replace("model.eval()  #", "model.train()  #")
+    assert wrong != q.answer
+    at.text_area(key=NS + "code.mc_predict").set_value(wrong).run()
+    at.button(key=NS + "code.mc_predict.submit.button").click().run(timeout=120)
+    assert "Rejected" in _texts(at, "error") and "model.train()" in _texts(at, "caption")
