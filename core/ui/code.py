@@ -35,7 +35,7 @@ def sandbox() -> Sandbox:
 def editor(key: str, starter: str, *, label: str) -> str:
     """The learner's code: the text area (starting from ``starter``), or an uploaded .py file that replaces it."""
     st.session_state.setdefault(key, starter)
-    upload = st.file_uploader("…or upload a .py file", type=["py"], key=key + ".upload",
+    upload = st.file_uploader("…or upload a .py file", type=["py"], key=key + ".upload", max_upload_size=1,  # MB
                               help=f"A Python file of at most {MAX_SOURCE // 1000} KB; it replaces the text above.")
     if upload is not None and st.session_state.get(key + ".uploaded") != upload.file_id:
         st.session_state[key + ".uploaded"] = upload.file_id

@@ -95,7 +95,7 @@ def question(q: Question) -> None:
     st.caption(f"{bank.topics[q.topic].title} · {q.difficulty} · {TYPE_NAMES[q.type]}")
     chain = bank.chain(CHAIN_START)
     if q.id in [c.id for c in chain]:
-        steps = " → ".join(("**" if c.id == q.id else "") + f"{i}. {c.prompt.split('.')[0][:48]}"
+        steps = " → ".join(("**" if c.id == q.id else "") + f"{i}. {bank.topics[c.topic].title}"
                            + ("**" if c.id == q.id else "") for i, c in enumerate(chain, 1))
         st.caption(f"Follow-up chain, as interviewers probe: {steps}")
     if q.type == "predict":
@@ -108,8 +108,15 @@ def question(q: Question) -> None:
             _count(f"{q.id}.{q.seed}", q, correct, misconception)
     if q.follow_up:
         nxt = bank.question(q.follow_up)
-        st.button(f"Follow-up question: {nxt.prompt[:80]}…", key=NS + f"follow.{q.id}.button", on_click=_goto,
+        st.button(f"Follow-up question ({bank.topics[nxt.topic].title}): {_gist(nxt.prompt)}",
+                  key=NS + f"follow.{q.id}.button", on_click=_goto,
                   args=(q.follow_up,), help="What an interviewer asks next after this one.")
+
+
+def _gist(prompt: str, width: int = 80) -> str:
+    """The start of a prompt for a button: no code marks, cut at a word."""
+    text = " ".join(prompt.replace("`", "").split())
+    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + "…"
 
 
 def _predict(q: Question) -> None:
