@@ -36,11 +36,12 @@ def _inputs(rows: int = ROWS, cols: int = COLS, *, seed: int, dtype: torch.dtype
     return (torch.rand(rows, cols, generator=g, dtype=dtype) + 0.5)
 
 
-def _agreement_bounds(p: float, n: int) -> tuple[float, float]:
-    """Two independent masks agree at an element with probability p^2 + (1-p)^2; the band for n elements."""
+def _agreement(first: torch.Tensor, second: torch.Tensor, p: float = P_MAIN) -> tuple[float, bool]:
+    """How often two keep-masks agree, and whether that is within five standard errors of independent masks'
+    p^2 + (1-p)^2 for this many elements."""
+    agree = float((first == second).float().mean())
     q = p * p + (1 - p) ** 2
-    half = Z * math.sqrt(q * (1 - q) / n)
-    return q - half, q + half
+    return agree, abs(agree - q) <= Z * math.sqrt(q * (1 - q) / first.numel())
 
 
 # -- judge_dropout ----------------------------------------------------------------------------------
@@ -134,21 +135,19 @@ def judge_dropout(source_path: str, emit: Emit = None, *, seed: int = 0) -> dict
 
     def rows_independent():
         kept = train_output() != 0
-        agree = float((kept[1:] == kept[:-1]).float().mean())
-        low, high = _agreement_bounds(P_MAIN, kept[1:].numel())
+        agree, independent = _agreement(kept[1:], kept[:-1])
         if agree >= 0.999:
             return (False, "every example in the batch lost the same elements: one mask shared by the batch; draw "
                     "a mask of x's full shape (torch.rand_like(x))", "shared-batch-mask")
-        if not low <= agree <= high:
+        if not independent:
             return (False, f"neighbouring rows' masks agree at {agree:.1%} of elements; independent masks agree at "
                     f"p² + (1 − p)² = {P_MAIN**2 + keep**2:.1%}", "shared-batch-mask")
         return True, f"rows agree at {agree:.1%}, as independent masks do", None
 
     def elements_independent():
         kept = train_output() != 0
-        agree = float((kept[:, 1:] == kept[:, :-1]).float().mean())
-        low, high = _agreement_bounds(P_MAIN, kept[:, 1:].numel())
-        if not low <= agree <= high:
+        agree, independent = _agreement(kept[:, 1:], kept[:, :-1])
+        if not independent:
             return (False, f"neighbouring elements' masks agree at {agree:.1%}; independent masks agree at "
                     f"{P_MAIN**2 + keep**2:.1%}: each element must be dropped on its own", None)
         return True, f"neighbouring elements agree at {agree:.1%}, as independent masks do", None
@@ -156,12 +155,11 @@ def judge_dropout(source_path: str, emit: Emit = None, *, seed: int = 0) -> dict
     def fresh_each_call():
         module = make(P_MAIN)
         first, second = module(x.clone()) != 0, module(x.clone()) != 0
-        agree = float((first == second).float().mean())
-        low, high = _agreement_bounds(P_MAIN, x.numel())
+        agree, independent = _agreement(first, second)
         if agree >= 0.999:
             return (False, "two calls dropped exactly the same elements: the mask is drawn once and reused; draw a "
                     "fresh one inside forward at every call", "mask-reused")
-        if not low <= agree <= high:
+        if not independent:
             return (False, f"two calls' masks agree at {agree:.1%}; independent draws agree at "
                     f"{P_MAIN**2 + keep**2:.1%}", "mask-reused")
         return True, f"two calls agree at {agree:.1%}, as independent masks do", None

@@ -101,8 +101,7 @@ def judge_mc_predict(source_path: str, emit: Emit = None, *, seed: int = 0) -> d
         main()
         changed = [k for k, v in model.state_dict().items() if not torch.equal(v, state[k])]
         if changed:
-            for k, v in state.items():
-                model.state_dict()[k].copy_(v)
+            model.load_state_dict(state)
             return (False, f"BatchNorm's {', '.join(c.split('.')[-1] for c in changed)} changed: it ran in training mode "
                     "(model.train()), normalizing with each batch's statistics; keep it in eval and switch on only "
                     "the dropout layers", "mc-train-mode")
@@ -152,8 +151,7 @@ def judge_mc_predict(source_path: str, emit: Emit = None, *, seed: int = 0) -> d
         main()
         other = torch.cat([x[:4], torch.randn(20, 4, generator=g) * 3 + 2])
         mean, _ = call(other)
-        for k, v in state.items():
-            model.state_dict()[k].copy_(v)
+        model.load_state_dict(state)
         tol = Z * ref_std[:4] * math.sqrt(2 / passes) + 1e-4
         if bool(((mean[:4] - main()[0][:4]).abs() <= tol).all()):
             return True, "", None
@@ -166,8 +164,7 @@ def judge_mc_predict(source_path: str, emit: Emit = None, *, seed: int = 0) -> d
             before = [m.training for m in model.modules()]
             call(x.clone(), 4)
             after = [m.training for m in model.modules()]
-            for k, v in state.items():
-                model.state_dict()[k].copy_(v)
+            model.load_state_dict(state)
             if before != after:
                 return (False, f"a model in {start} mode came back in another: restore each layer's mode afterwards "
                         "(a model left in train mode predicts at random next time)", "left-on-in-eval")
