@@ -2,8 +2,8 @@
 interview page's judge: ``python -m core judge dropout|mc_predict FILE [--json OUT]``.
 
 Sweeps write JSON and print a short table; the pages run the same code (core.engine.sweep,
-core.labs.overfitting.experiments, and for ``reproduce spatial`` lesson 6's
-core.labs.cnn.experiments). A bad option prints one line and exits with status 2.
+core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfitting.regime, and for
+``reproduce spatial`` lesson 6's core.labs.cnn.experiments). A bad option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -19,8 +19,9 @@ from typing import Any, Sequence
 
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
-EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "spatial")
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial")
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
+REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
 
 
 class UsageError(Exception):
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--rates", type=_list(float), default=d.rates, metavar="P[,P...]",
                        help="drop probabilities p, applied after every hidden layer")
     sweep.add_argument("--p-input", type=float, default=0.0, help="drop probability on the inputs")
+    sweep.add_argument("--nuisance", type=int, default=0, help="irrelevant noise inputs added to the 2-D set")
     sweep.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay for every member")
     sweep.add_argument("--max-norm", type=float, default=0.0, help="max-norm constraint (0 = off)")
     sweep.add_argument("--curves", action="store_true", help="also record ~60 points of each member's curves")
@@ -88,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--p", type=float, default=None, help="the dropout side's p (fig10, hinton, table9)")
     rep.add_argument("--weight-decay", type=float, default=None, help="L2 strength (table9)")
     rep.add_argument("--max-norm", type=float, default=None, help="max-norm constraint (table9)")
+    rep.add_argument("--noises", type=_list(float), default=None, metavar="V[,V...]",
+                     help="noise levels of the size x noise grid (regime)")
+    rep.add_argument("--widths", type=_list(int), default=None, metavar="W[,W...]",
+                     help="hidden widths of the size x width grid (regime)")
+    rep.add_argument("--nuisance", type=int, default=None, help="irrelevant noise inputs added to the 2-D set (regime)")
     rep.add_argument("--image-size", type=int, default=None, help="8, or 16 to upsample the digits (spatial)")
     rep.add_argument("--block-size", type=int, default=None, help="DropBlock's block side (spatial)")
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
@@ -147,7 +154,7 @@ def _sweep(args: argparse.Namespace) -> dict[str, Any]:
         for p in sorted(set(args.rates)):
             for seed in range(args.seeds):
                 members.append(RunConfig(
-                    DataConfig(args.dataset, args.noise, n, args.n_val, seed),
+                    DataConfig(args.dataset, args.noise, n, args.n_val, seed, nuisance=args.nuisance),
                     ModelConfig(num_hiddens=args.hidden, p_input=args.p_input, p_hidden=(p,) * len(args.hidden)),
                     TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_norm=args.max_norm,
                                 batch_size=args.batch_size, max_epochs=args.epochs),
@@ -172,11 +179,13 @@ def _refuse(unused: list[str], key: str) -> None:
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.experiment == "spatial":
         return _spatial(args)
+    if args.experiment == "regime":
+        return _regime(args)
     from core.labs.overfitting.experiments import EXPERIMENTS, experiment_work, run_experiment  # noqa: PLC0415
 
     e = EXPERIMENTS[args.experiment]
     changes = _changes(args)
-    specific = {"rates", "sizes", "p", "weight_decay", "max_norm", *CNN_ONLY}
+    specific = {"rates", "sizes", "p", "weight_decay", "max_norm", *CNN_ONLY, *REGIME_ONLY}
     _refuse([k for k in changes if (k in specific and k not in e.uses) or (k == "n_train" and "sizes" in e.uses)], e.key)
     if "epochs" in changes and "steps" not in changes:
         changes["steps"] = None  # asked for epochs: do not keep a default step count
@@ -184,6 +193,40 @@ def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     _check_budget(experiment_work(e.key, settings))
     result = run_experiment(e.key, settings, progress=_progress_printer(args.quiet))
     return {"command": "reproduce", **result.to_json()}
+
+
+def _regime(args: argparse.Namespace) -> dict[str, Any]:
+    """Lesson 3's regime map: the gain from dropout over size x noise and size x width, paired over seeds."""
+    from core.labs.overfitting.regime import RegimeSettings, regime_work, run_regime  # noqa: PLC0415
+
+    changes = _changes(args)
+    if "hidden" in changes:  # the size x noise grid's network: equal widths, one per layer
+        hidden = changes.pop("hidden")
+        if len(set(hidden)) != 1:
+            raise UsageError("regime's --hidden needs equal widths (e.g. 128,128): the width grid varies them together")
+        changes["width"], changes["layers"] = hidden[0], len(hidden)
+    known = set(RegimeSettings().to_json())
+    _refuse([k for k in changes if k not in known], "regime")
+    settings = RegimeSettings.from_json({**RegimeSettings().to_json(), **changes})
+    _check_budget(regime_work(settings))
+    result = run_regime(settings, progress=_progress_printer(args.quiet))
+    return {"command": "reproduce", **result.to_json()}
+
+
+def _print_regime(out: dict[str, Any]) -> None:
+    c = out["config"]
+    print(f"{out['title']}: {out['claim']}")
+    mark = {"holds": "+", "unclear": " ", "does not hold": "-"}
+    for axis, columns, fixed in (("noise", c["noises"], ("width", c["width"])), ("width", c["widths"], ("noise", c["noise"]))):
+        print(f"  gain from p = {c['p']:g} in points (+ holds, - does not hold), n_train x {axis}, "
+              f"{fixed[0]} {fixed[1]:g}:")
+        print("  " + " " * 8 + "".join(f"{axis} {v:<7g}" for v in columns))
+        for n in c["sizes"]:
+            row = {cell[axis]: cell for cell in out["cells"] if cell["n_train"] == n and cell[fixed[0]] == fixed[1]}
+            print(f"  n={n:<6}" + "".join(f"{100 * row[v]['gain']:+6.1f}{mark[row[v]['status']]}" + " " * (len(axis) + 1)
+                                         for v in columns))
+    n = out["counts"]
+    print(f"  {n['holds']} cells hold, {n['does not hold']} do not, {n['unclear']} unclear")
 
 
 def _spatial(args: argparse.Namespace) -> dict[str, Any]:
@@ -231,6 +274,8 @@ def _print_spatial(out: dict[str, Any]) -> None:
 def _print_table(out: dict[str, Any]) -> None:
     if out.get("experiment") == "spatial":
         _print_spatial(out)
+    elif out.get("experiment") == "regime":
+        _print_regime(out)
     elif "summary" in out:
         print(f"{out['source']}: {out['claim']}")
         for row in out["summary"]:
@@ -242,6 +287,10 @@ def _print_table(out: dict[str, Any]) -> None:
         print(f"verdict: {v['summary']}")
         for c in v["checks"]:
             print(f"  [{c['status']}] {c['text']}: {c['detail']}")
+        if "rival" in out:
+            print("early stopping, the rival (each run stopped at its lowest validation loss):")
+            for c in out["rival"]["checks"]:
+                print(f"  [{c['status']}] {c['text']}: {c['detail']}")
     else:
         for m in out["members"]:
             print(f"  p={m['p']:<4g} n_train={m['n_train']:<5} seed={m['seed']:<3} train loss "

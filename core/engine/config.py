@@ -19,6 +19,8 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "selu", "sigmoid")
 OPTIMIZERS = ("sgd", "sgd+momentum", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_HIDDEN_LAYERS = 4
+MAX_NUISANCE = 50
+"""At most this many irrelevant noise inputs can be appended to a 2-D set (``DataConfig.nuisance``)."""
 
 
 class ConfigError(ValueError):
@@ -63,6 +65,7 @@ class DataConfig:
     n_train: int = 40
     n_val: int = 400
     seed: int = 0
+    nuisance: int = 0  # irrelevant noise inputs appended to the two real ones (2-D sets only)
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -70,6 +73,9 @@ class DataConfig:
         _check_range("n_train", self.n_train, 20, 2000)
         _check_range("n_val", self.n_val, 20, 2000)
         _check_range("seed", self.seed, 0, 2**31 - 1)
+        _check_range("nuisance inputs", self.nuisance, 0, MAX_NUISANCE)
+        if self.nuisance and self.dataset not in PLANE_DATASETS:
+            raise ConfigError(f"nuisance inputs are added to the 2-D sets only, not to {self.dataset!r}")
         if self.dataset == "digits" and self.n_train + self.n_val > DIGITS_SIZE:
             raise ConfigError(
                 f"digits has {DIGITS_SIZE} images: n_train + n_val must be at most that, "

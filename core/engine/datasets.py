@@ -4,6 +4,11 @@ Every 2-D generator returns ``X`` as float32 of shape [n, 2] (roughly in [-1.5, 
 and ``y`` as int64 labels in {0, 1}, half of each class. ``noise`` in [0, 1] is the
 standard deviation of the Gaussian jitter, relative to the dataset's own scale.
 
+``nuisance`` (2-D sets only) appends that many irrelevant inputs, each drawn N(0, NUISANCE_STD^2)
+independently of the label, after the two real coordinates; the real coordinates and the labels
+are the same whatever ``nuisance`` is. A decision map over the plane sets them to 0, their mean
+(``embed``).
+
 ``digits`` is the 1,797 8x8 handwritten digits that ship inside scikit-learn (no
 download): 64 pixel features scaled to [0, 1], 10 classes. Its training and validation
 sets are disjoint draws from those images; ``noise`` adds Gaussian pixel noise of
@@ -82,6 +87,9 @@ DATASETS: dict[str, Generator] = {
     "spirals": spirals,
 }
 
+NUISANCE_STD = 0.6
+"""Spread of a nuisance input: about that of a real coordinate, so only the label tells them apart."""
+
 EXTENT = 1.75
 """Half-width of the square [-EXTENT, EXTENT]^2 that the decision maps cover."""
 
@@ -126,6 +134,22 @@ def generate(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np
     return X[order].astype(np.float32), y[order].astype(np.int64)
 
 
+def embed(points: np.ndarray, num_inputs: int) -> np.ndarray:
+    """Plane points ``[m, 2]`` as inputs of a network with ``num_inputs`` inputs: the nuisance
+    inputs (those after the first two) set to 0, their mean."""
+    if points.shape[1] >= num_inputs:
+        return points
+    pad = np.zeros((points.shape[0], num_inputs - points.shape[1]), dtype=points.dtype)
+    return np.concatenate([points, pad], axis=1)
+
+
+def _with_nuisance(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    if not k:
+        return X
+    noise = np.random.default_rng([seed, 7]).normal(0.0, NUISANCE_STD, (len(X), k)).astype(np.float32)
+    return np.concatenate([X, noise], axis=1)
+
+
 def make_split(cfg: DataConfig) -> Split:
     """Train and validation sets drawn independently from the same distribution.
 
@@ -137,4 +161,6 @@ def make_split(cfg: DataConfig) -> Split:
         return _digits_split(cfg)
     X_train, y_train = generate(cfg.dataset, cfg.n_train, cfg.noise, cfg.seed)
     X_val, y_val = generate(cfg.dataset, cfg.n_val, cfg.noise, cfg.seed + 1_000_003)
+    X_train = _with_nuisance(X_train, cfg.nuisance, cfg.seed)
+    X_val = _with_nuisance(X_val, cfg.nuisance, cfg.seed + 1_000_003)
     return Split(X_train, y_train, X_val, y_val)

@@ -1,8 +1,8 @@
 """Many small MLPs trained as one batched model: a dropout-rate, data-size or seed sweep.
 
 Each member of a sweep is a full ``RunConfig``. Members may differ in dropout rates,
-hidden widths, training-set size, seed, weight decay and max-norm; everything else
-(dataset, noise, depth, activation, optimiser, lr, batch size, epochs) is shared.
+hidden widths, training-set size, noise, seed, weight decay and max-norm; everything else
+(dataset, nuisance inputs, depth, activation, optimiser, lr, batch size, epochs) is shared.
 Members with the same training-set size form a *group*: their weights are stacked to
 ``[K, in, out]``, each layer is one ``baddbmm``, and each member keeps its own data,
 minibatch order, dropout masks, weight decay, max-norm and (since Adam and SGD are
@@ -38,7 +38,7 @@ from core.engine.trainer import DIVERGENCE_LOSS, OPTIMIZERS
 METRICS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
 # Settings every member of a sweep must share (the rest may differ per member), per architecture.
-_COMMON = ("data.dataset", "data.noise", "data.n_val", "model.activation",
+_COMMON = ("data.dataset", "data.n_val", "data.nuisance", "model.activation",
            "train.optimizer", "train.lr", "train.batch_size", "train.max_epochs", "train.device")
 _SHARED = {
     "mlp": _COMMON + ("model.classic", "model.batchnorm"),
@@ -62,7 +62,7 @@ def network_work(cfg: RunConfig) -> int:
         side, channels = cfg.model.image_size, (1, *cfg.model.channels)
         convs = sum(side * side * 9 * a * b for a, b in zip(channels, channels[1:]))
         return convs + channels[-1] * (side // 2) ** 2 * 10
-    inputs, outputs = (64, 10) if cfg.data.dataset == "digits" else (2, 2)
+    inputs, outputs = (64, 10) if cfg.data.dataset == "digits" else (2 + cfg.data.nuisance, 2)
     widths = (inputs, *cfg.model.num_hiddens, outputs)
     return sum(a * b for a, b in zip(widths, widths[1:]))
 
@@ -329,7 +329,7 @@ def run_sweep(
             members[i] = {
                 "label": sweep.label(i), "p": cfg.model.p_hidden[0], "p_input": cfg.model.p_input,
                 "p_hidden": list(cfg.model.p_hidden), **shape, "n_train": n_train, "seed": cfg.data.seed, "weight_decay": cfg.train.weight_decay,
-                "max_norm": cfg.train.max_norm, "steps": steps, "diverged": not math.isfinite(final["val_loss"]),
+                "max_norm": cfg.train.max_norm, "noise": cfg.data.noise, "nuisance": cfg.data.nuisance, "steps": steps, "diverged": not math.isfinite(final["val_loss"]),
                 **final, **({"curves": curve} if sweep.curve_points else {}),
             }
     elapsed = time.perf_counter() - start

@@ -23,7 +23,7 @@ from core.analysis.calibration import point_probe
 from core.analysis.mc import MCMapCache
 from core.analysis.thinned import freeze
 from core.engine.config import RunConfig
-from core.engine.datasets import EXTENT, make_split
+from core.engine.datasets import EXTENT, embed, make_split
 from core.engine.plain import bound_series, thin
 from core.engine.runtime import configure
 from core.engine.trainer import MaskRecorder, Trainer
@@ -199,8 +199,9 @@ class LiveRunner(LockstepRunner):
         frozen = self._frozen[0][1] if self._frozen[0] is not None and self._frozen[0][0] == key[:3] \
             else freeze(trainer.model)
         T = self._mc_passes
-        pred = self._mc_maps.predict(frozen, _GRID_POINTS, T, version=frozen.fingerprint)
-        point = point_probe(frozen, self._probe, T)
+        inputs = trainer.split.num_inputs  # nuisance inputs, if any, at 0 on the map and at the probe
+        pred = self._mc_maps.predict(frozen, embed(_GRID_POINTS, inputs), T, version=frozen.fingerprint)
+        point = point_probe(frozen, embed(np.asarray([self._probe], dtype=np.float32), inputs)[0], T)
         self._mc_key, self._mc_at = key, now
         self._mc = {
             "T": T, "step": trainer.step_count,
@@ -248,7 +249,8 @@ class LiveRunner(LockstepRunner):
     def _run_snapshot(self, index: int, trainer: Trainer) -> dict[str, Any]:
         if self._grid_step[index] != trainer.step_count and trainer.diverged is None:
             with self._knocked_out(trainer):
-                self._grids[index] = trainer.predict_proba(_GRID_POINTS).reshape(GRID_SIZE, GRID_SIZE)
+                points = embed(_GRID_POINTS, trainer.split.num_inputs)  # nuisance inputs at 0, their mean
+                self._grids[index] = trainer.predict_proba(points).reshape(GRID_SIZE, GRID_SIZE)
             self._grid_step[index] = trainer.step_count
         extra: dict[str, Any] = {}
         if self._stats_layer is not None:

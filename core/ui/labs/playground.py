@@ -8,8 +8,9 @@ from typing import Any
 import streamlit as st
 
 from core import viz
-from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, OPTIMIZERS, PLANE_DATASETS, DataConfig, ModelConfig,
-                                RunConfig, TrainConfig)
+from core.analysis.early_stopping import best_point
+from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_NUISANCE, OPTIMIZERS, PLANE_DATASETS, DataConfig,
+                                ModelConfig, RunConfig, TrainConfig)
 from core.labs.playground.presets import PRESETS, preset
 from core.ui.links import choice_from_link, write_link
 from core.ui.live import Settings, state_notice, status_text
@@ -35,7 +36,7 @@ def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
     m, d, t = cfg.model, cfg.data, cfg.train
     values = {
         "dataset": d.dataset, "noise": d.noise, "n_train": d.n_train, "n_val": d.n_val, "seed": d.seed,
-        "layers": len(m.num_hiddens), "width": m.num_hiddens[0], "activation": m.activation,
+        "nuisance": d.nuisance, "layers": len(m.num_hiddens), "width": m.num_hiddens[0], "activation": m.activation,
         "p_input": m.p_input,
         **{f"p_hidden_{i}": m.p_hidden[min(i, len(m.p_hidden) - 1)] for i in range(MAX_HIDDEN_LAYERS)},
         "optimizer": t.optimizer, "lr": _nearest(LR_OPTIONS, t.lr),
@@ -64,6 +65,11 @@ def sidebar_controls() -> Settings:
                             help="Few points with a big network is where dropout matters most.")
         n_val = st.slider("Validation points", 20, 2000, step=10, key=NS + "n_val",
                           help="Held-out points drawn from the same distribution, never trained on.")
+        nuisance = st.slider("Nuisance inputs", 0, MAX_NUISANCE, key=NS + "nuisance",
+                             help="Irrelevant inputs appended to the two coordinates: pure noise, unrelated to "
+                                  "the class. A network can memorise the training points through them, and input "
+                                  "dropout acts on them where hidden dropout does not. The map shows them at 0. "
+                                  "Changing it starts a new run.")
         seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
                                help="Fixes the data, the initial weights, the batch order and the masks.")
     with sb.expander("Network", expanded=True):
@@ -114,7 +120,8 @@ def sidebar_controls() -> Settings:
                                           disabled=not compare)
 
     a = RunConfig(
-        data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed)),
+        data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed),
+                        nuisance=int(nuisance)),
         model=ModelConfig(num_hiddens=(width,) * layers, activation=activation, p_input=p_input, p_hidden=p_hidden),
         train=TrainConfig(optimizer=optimizer, lr=lr, weight_decay=weight_decay, max_norm=max_norm,
                           batch_size=min(batch_size, n_train), max_epochs=int(max_epochs)),
@@ -197,6 +204,23 @@ def draw(snapshot: dict[str, Any]) -> None:
         st.plotly_chart(viz.curves(runs, labels, "loss"), key=NS + "loss", config={"displayModeBar": False})
     with right:
         st.plotly_chart(viz.curves(runs, labels, "acc"), key=NS + "acc", config={"displayModeBar": False})
+    early_stopping_note(runs, labels)
+
+
+def early_stopping_note(runs: list[dict[str, Any]], labels: list[str]) -> None:
+    """Early stopping, the rival: each run at its best epoch (the stars) against where it is now."""
+    parts = []
+    for run, label in zip(runs, labels):
+        h, best = run["history"], best_point(run["history"])
+        if best is None or not h["epoch"]:
+            continue
+        parts.append(f"**{label}** was best at epoch {best['epoch']:.0f} (validation loss {best['val_loss']:.3f}, "
+                     f"accuracy {best['val_acc']:.1%}); now {h['val_loss'][-1]:.3f} and {h['val_acc'][-1]:.1%}")
+    if parts:
+        st.caption("★ marks each run's lowest validation loss: where **early stopping**, dropout's rival, would "
+                   "have kept the weights. " + "; ".join(parts) + ". Is the run without dropout, stopped at its "
+                   "star, as good as the one with dropout? (The star is picked on the validation points it is "
+                   "scored on, which flatters it a little.)")
 
 
 def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
