@@ -91,8 +91,24 @@ METRICS = {
 }
 
 
+def best_epoch_marker(history: dict[str, Any], val_key: str, color: str, label: str) -> dict[str, Any] | None:
+    """A star on a run's validation curve where its validation loss was lowest: where early stopping
+    would have kept the weights (the first lowest, as ``core.analysis.early_stopping`` picks it). None
+    before the first finite loss."""
+    loss = np.asarray(history.get("val_loss", ()), dtype=float)
+    if not np.isfinite(loss).any() or len(history.get(val_key, ())) < len(loss):
+        return None
+    i = int(np.argmin(np.where(np.isfinite(loss), loss, np.inf)))
+    return {"type": "scatter", "mode": "markers", "x": [history["epoch"][i]], "y": [history[val_key][i]],
+            "name": f"{label} best epoch", "legendgroup": f"{label} best",
+            "marker": {"symbol": "star", "size": 13, "color": color, "line": {"color": "#ffffff", "width": 1}},
+            "hovertemplate": f"{label}: lowest validation loss at epoch %{{x:.1f}} (early stopping would keep "
+                             f"these weights)<br>{val_key.replace('_', ' ')} %{{y:.3f}}<extra></extra>"}
+
+
 def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *, height: int = 300) -> go.Figure:
-    """Train (solid) and validation (dashed) curves per run; dotted lines where p, lr or weight decay changed."""
+    """Train (solid) and validation (dashed) curves per run; dotted lines where p, lr or weight decay changed;
+    a star at each run's best epoch (lowest validation loss)."""
     keys, axis_title = METRICS[metric]
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
@@ -105,6 +121,9 @@ def curves(runs: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, *
                        "line": {"color": color, "width": 2}})
         traces.append({"type": "scatter", "x": xs, "y": val, "name": f"{label} val",
                        "line": {"color": color, "width": 2, "dash": "dash"}})
+        star = best_epoch_marker(h, keys[1], color, label)
+        if star is not None:
+            traces.append(star)
         for event in run["events"]:
             shapes.append({"type": "line", "x0": event["epoch"], "x1": event["epoch"], "y0": 0, "y1": 1,
                            "xref": "x", "yref": "paper", "line": {"color": color, "dash": "dot", "width": 1}})

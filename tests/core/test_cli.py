@@ -51,7 +51,9 @@ def test_reproduce_writes_the_data_and_the_verdict(tmp_path, capsys):
     assert data["experiment"] == "hinton" and data["config"]["seeds"] == 2
     assert data["verdict"]["status"] in ("holds", "unclear", "does not hold")
     assert len(data["verdict"]["checks"]) == 2 and len(data["members"]) == 4
-    assert {r["label"] for r in data["summary"]} == {"dropout", "no dropout"}
+    assert {r["label"] for r in data["summary"]} == {"dropout", "no dropout", "no dropout, stopped early",
+                                                   "dropout, stopped early"}
+    assert len(data["rival"]["checks"]) == 3
     assert "verdict:" in capsys.readouterr().out
 
 

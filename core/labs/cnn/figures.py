@@ -123,6 +123,9 @@ def curves(runs: Sequence[dict[str, Any]], metric: str, *, height: int = 300) ->
                        "line": {"color": color, "width": 2}})
         traces.append({"type": "scatter", "x": xs, "y": val, "name": f"{label} val",
                        "line": {"color": color, "width": 2, "dash": "dash"}})
+        star = viz.best_epoch_marker(h, keys[1], color, label)
+        if star is not None:
+            traces.append(star)
         shapes += _event_lines(run, color)
     return viz.figure(traces, viz.base_layout(
         title, height, f"cnn-curves-{metric}", shapes=shapes,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
+from core.analysis.early_stopping import stopped
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine.plain import strict_json
 from core.engine.sweep import Progress, Sweep, SweepResult, run_sweep
@@ -19,6 +20,7 @@ from core.labs.overfitting.verdicts import (
     judge_fixed_pn,
     judge_rate_u_shape,
     judge_regularizers,
+    judge_early_stopping,
     judge_train_val,
     summarize,
 )
@@ -201,6 +203,7 @@ class ExperimentResult:
     sweep: SweepResult
     rows: list[dict[str, Any]]
     verdict: Verdict | None
+    rival: Verdict | None = None  # hinton: dropout against the no-dropout run stopped at its best epoch
 
     @property
     def cancelled(self) -> bool:
@@ -212,6 +215,7 @@ class ExperimentResult:
             "experiment": e.key, "title": e.title, "source": e.source, "claim": e.claim,
             "config": self.settings.to_json(), **self.sweep.to_json(), "summary": self.rows,
             "verdict": None if self.verdict is None else self.verdict.to_json(),
+            **({"rival": self.rival.to_json()} if self.rival is not None else {}),
         })
 
 
@@ -246,5 +250,14 @@ def run_experiment(
     if result.cancelled:
         return ExperimentResult(key, settings, result, [], None)
     rows = summarize(result.members, e.group_by, METRICS)
-    return ExperimentResult(key, settings, result, rows, e.judge(result.members))
+    rival = None
+    if key == "hinton":  # early stopping, the rival: the no-dropout runs at their best epoch
+        names = {"no dropout": STOPPED, "dropout": BOTH}
+        early = [{**stopped(m), "label": names[m["label"]]} for m in result.members]
+        rows += summarize(early, e.group_by, METRICS)
+        rival = judge_early_stopping(result.members + early)
+    return ExperimentResult(key, settings, result, rows, e.judge(result.members), rival)
+
+
+STOPPED, BOTH = "no dropout, stopped early", "dropout, stopped early"
 

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from core.analysis.early_stopping import stopped
 from core.labs.overfitting.experiments import ExperimentResult
 from core.labs.overfitting.verdicts import REGULARIZERS, gains, mean_se
 from core.viz import RUN_COLORS, base_layout
@@ -103,6 +104,16 @@ def curves_figure(result: ExperimentResult) -> go.Figure:
                            "fillcolor": color, "opacity": 0.15, "hoverinfo": "skip", "showlegend": False})
             traces.append({"type": "scatter", "mode": "lines", "name": name, "x": epochs, "y": mean.tolist(),
                            "line": {"color": color, "dash": dash, "width": 2}})
+            if metric == "val_loss" and np.isfinite(mean).any():  # where early stopping would stop, on average
+                best = int(np.nanargmin(mean))
+                stops = [stopped(m)["stopped_epoch"] for m in result.sweep.members if m["label"] == label]
+                stops = [e for e in stops if e is not None]
+                traces.append({"type": "scatter", "mode": "markers", "x": [epochs[best]], "y": [float(mean[best])],
+                               "name": f"{label}: best epoch", "marker": {"symbol": "star", "size": 14, "color": color,
+                                                                          "line": {"color": "#ffffff", "width": 1}},
+                               "hovertemplate": f"{label}: the mean validation loss is lowest at epoch %{{x:.0f}}"
+                                                f"<br>each seed's own best epoch: {min(stops):.0f} to {max(stops):.0f}"
+                                                "<extra></extra>" if stops else None})
     layout = base_layout(f"Loss during training (mean of {len(runs)} seeds, band ± 1 se)", HEIGHT, "hinton",
                          xaxis={"title": {"text": "epoch"}}, yaxis={"title": {"text": "cross-entropy loss"},
                                                                       "rangemode": "tozero"})

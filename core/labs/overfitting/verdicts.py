@@ -108,6 +108,24 @@ def judge_train_val(members: list[dict[str, Any]]) -> Verdict:
     ])
 
 
+def judge_early_stopping(members: list[dict[str, Any]]) -> Verdict:
+    """Dropout's final numbers against the no-dropout runs stopped at their lowest validation loss
+    (label "no dropout, stopped early"): does dropout beat early stopping? And do the two together
+    (label "dropout, stopped early") beat early stopping alone?"""
+    on, early, both = "dropout", "no dropout, stopped early", "dropout, stopped early"
+    return combine([
+        check_larger("dropout's final validation error is lower than that of the run without dropout stopped at "
+                     "its best epoch", by_seed(members, "val_err", label=early),
+                     by_seed(members, "val_err", label=on), pct, ("stopped early", on)),
+        check_larger("dropout's final validation loss is lower than that of the run without dropout stopped at "
+                     "its best epoch", by_seed(members, "val_loss", label=early),
+                     by_seed(members, "val_loss", label=on), num, ("stopped early", on)),
+        check_larger("dropout and early stopping together give a lower validation error than early stopping alone",
+                     by_seed(members, "val_err", label=early), by_seed(members, "val_err", label=both), pct,
+                     ("stopped early", "both")),
+    ])
+
+
 REGULARIZERS = ("none", "L2", "max-norm", "dropout", "dropout + max-norm", "dropout + L2")
 
 
