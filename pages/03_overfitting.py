@@ -11,10 +11,12 @@ ensure_routed()
 lesson = lesson_header("03_overfitting")
 
 key = overfitting.pick_experiment()
-settings = overfitting.settings_form(key)
-overfitting.run_panel(key, settings)
-
-show_sections(lesson, [overfitting.EXPERIMENTS[key].source])
+if key == overfitting.REGIME:
+    overfitting.regime_run_panel(overfitting.regime_settings_form())
+    show_sections(lesson, [overfitting.REGIME_SECTION])
+else:
+    overfitting.run_panel(key, overfitting.settings_form(key))
+    show_sections(lesson, [overfitting.EXPERIMENTS[key].source])
 show_sections(lesson, ["What to try", "What to notice"])
 st.subheader("Check yourself")
 drills.check_yourself(overfitting.NS, lesson.id)

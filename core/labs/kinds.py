@@ -17,6 +17,7 @@ from core.labs.coadaptation.features import train_features
 from core.labs.interview import experiments as interview
 from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
+from core.labs.overfitting.regime import regime_work, run_regime
 from core.labs.uncertainty.regression_runner import LiveRegression
 from core.live.jobs import from_fraction
 from core.live.pair import COMMANDS as PAIR_COMMANDS
@@ -52,6 +53,8 @@ JOBS: dict[str, JobKind] = {
     "mechanism": JobKind(lambda key, request, progress, cancelled: demos(request),
                          lambda key, request: demos_work(request)),  # lesson 1: its small trained networks
     "overfitting": JobKind(run_experiment, experiment_work),  # lesson 3: a paper's experiment as one sweep
+    "regime": JobKind(lambda key, request, progress, cancelled: run_regime(request, progress, cancelled),
+                      lambda key, request: regime_work(request)),  # lesson 3: the gain from dropout over two grids
     "features": JobKind(from_fraction(train_features), lambda key, s: 2 * s.work()),  # lesson 4: two digit nets
     "digits": JobKind(from_fraction(_train_digits), lambda key, s: s.work()),  # lesson 5: the digit that walks away
     "digit_path": JobKind(_digit_path, _digit_path_work),  # lesson 5: one digit moved, T passes per frame

@@ -12,9 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.engine.config import DATASETS, DIGITS_SIZE, ConfigError
+from core.engine.config import DATASETS, DIGITS_SIZE, MAX_NUISANCE, PLANE_DATASETS, ConfigError
 from core.labs.overfitting import figures as viz_sweep
-from core.labs.overfitting.experiments import EXPERIMENTS, ExperimentResult, Settings, check_settings
+from core.labs.overfitting import regime_figures
+from core.labs.overfitting.experiments import BOTH, EXPERIMENTS, STOPPED, ExperimentResult, Settings, check_settings
+from core.labs.overfitting.regime import CLAIM, TITLE, RegimeResult, RegimeSettings
 from core.labs.overfitting.verdicts import FAILS, HOLDS
 from core.ui.jobs import JobPanel
 from core.ui.links import choice_from_link, reader, seed_from_link, write_link
@@ -28,16 +30,20 @@ JOBS = JobPanel(NS, "overfitting")  # shared by the sessions that ask for the sa
 
 
 # -- choosing --------------------------------------------------------------------------------
+REGIME = "regime"  # the last choice: the regime map (core.ui.labs.regime), not a paper's figure
+
+
 def pick_experiment() -> str:
     """The experiment picker; ``?experiment=fig10`` in the link opens that one."""
-    keys = list(EXPERIMENTS)
+    keys = [*EXPERIMENTS, REGIME]
     widget = NS + "experiment"
     if widget not in st.session_state:
         st.session_state[widget] = choice_from_link("experiment", keys, "an experiment")
     key = st.radio(
         "Experiment", keys, key=widget, horizontal=True,
-        format_func=lambda k: EXPERIMENTS[k].source.replace("Srivastava et al. 2014, ", ""),
-        help="Each reproduces one published result on small networks you can train here.",
+        format_func=lambda k: "Regime map" if k == REGIME else EXPERIMENTS[k].source.replace("Srivastava et al. 2014, ", ""),
+        help="Each reproduces one published result on small networks you can train here; the regime map "
+             "shows where, over data sizes, noise and widths, dropout helps at all.",
     )
     return key
 
@@ -186,8 +192,106 @@ def show_result(result: ExperimentResult) -> None:
              f"{result.settings.seeds} seeds, {len(result.sweep.members)} networks in {result.sweep.elapsed:.1f} s)")
     for check in verdict.checks:
         st.markdown(f"- {STATUS_ICON.get(check.status, '❔')} **{check.status}**: {check.text}. {check.detail}.")
-    diverged = sum(r["diverged"] for r in result.rows)
+    if result.rival is not None:
+        st.markdown("**Early stopping, the rival.** Each run without dropout, stopped at the evaluation where its "
+                    "validation loss was lowest (the stars on the chart). That epoch is picked on the same "
+                    "validation points it is scored on, which flatters the stopped run a little.")
+        for check in result.rival.checks:
+            st.markdown(f"- {STATUS_ICON.get(check.status, '❔')} **{check.status}**: {check.text}. {check.detail}.")
+    diverged = sum(r["diverged"] for r in result.rows if r["label"] not in (STOPPED, BOTH))
     if diverged:
         st.warning(f"{diverged} of the networks diverged (their loss became too large or not a number) and are "
                    "left out of the averages. Lower the learning rate or the dropout rate.")
 
+
+# -- the regime map ----------------------------------------------------------------------------
+# The picker's last choice (``?experiment=regime``, its settings in the link like every experiment's);
+# its run is the CLI's, ``core.labs.overfitting.regime``.
+RNS = NS + "regime."
+REGIME_JOBS = JobPanel(RNS, "regime")
+REGIME_SECTION = "When does dropout help?"  # lesson 3's section about the map
+P_OPTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+_regime_from_link = reader({"dataset": DATASETS, "p": P_OPTIONS},
+                           {"nuisance": (0, MAX_NUISANCE), "seeds": (2, 10), "steps": (100, 3000)})
+
+
+def _regime_widget_values(s: RegimeSettings) -> dict[str, Any]:
+    return {"dataset": s.dataset, "nuisance": s.nuisance, "p": s.p, "seeds": s.seeds, "steps": s.steps}
+
+
+def regime_settings_form() -> RegimeSettings | None:
+    d = RegimeSettings()
+    first_visit = RNS + "seeds" not in st.session_state
+    seed_from_link({RNS + name: (name, value) for name, value in _regime_widget_values(d).items()}, _from_link,
+                   use_link=first_visit and st.query_params.get("experiment") == REGIME)
+    with st.expander("Settings (change them and run again)", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        dataset = c1.selectbox("Dataset", DATASETS, key=RNS + "dataset",
+                               help="Switch it and run again: the helpful region moves. For digits, noise is "
+                                    "pixel noise.")
+        c1.slider("Nuisance inputs", 0, MAX_NUISANCE, key=RNS + "nuisance", disabled=dataset not in PLANE_DATASETS,
+                  help="Irrelevant noise inputs appended to the two coordinates (2-D sets only): more ways "
+                       "to memorise the training points.")
+        c2.select_slider("p of the dropout side", P_OPTIONS, key=RNS + "p",
+                         help="The one drop probability every cell compares with p = 0, chosen before the run: "
+                              "no cell picks its best p.")
+        c3.slider("Seeds", 2, 10, key=RNS + "seeds",
+                  help="Seed s gives both sides of a cell the same data and initial weights; each cell's "
+                       "verdict is a paired t-test over the seeds.")
+        c3.number_input("Steps", 100, 3000, step=100, key=RNS + "steps",
+                        help="Minibatch updates per network, the same for every training-set size.")
+    write_link({"experiment": REGIME, **{name: st.session_state.get(RNS + name) for name in _regime_widget_values(d)}})
+    try:
+        return read_regime_settings()
+    except ConfigError as exc:
+        st.error(f"These settings do not make a valid run: {exc}")
+        return None
+
+
+def read_regime_settings(_job_key: str = REGIME) -> RegimeSettings:
+    value = lambda name: st.session_state[RNS + name]  # noqa: E731
+    dataset = value("dataset")
+    return replace(RegimeSettings(), dataset=dataset, p=float(value("p")), seeds=int(value("seeds")),
+                   steps=int(value("steps")), nuisance=int(value("nuisance")) if dataset in PLANE_DATASETS else 0)
+
+
+def regime_run_panel(settings: RegimeSettings | None) -> None:
+    st.markdown(f"**{TITLE}.** {CLAIM} Each cell compares the same network without dropout and "
+                "with it, seed by seed.")
+    n = len(settings.sweep().members) if settings is not None else 0
+    cells = len(settings.cells()) if settings is not None else 0
+    result = REGIME_JOBS.draw(
+        REGIME, settings, progress=f"Regime map: training {n} networks as one batched model",
+        run_label=f"▶ Run: {cells} cells, {n} networks",
+        run_help=f"Trains all {n} networks ({cells} cells x 2 sides x the seeds) together as one batched model. "
+                 "About a minute on 2 cores with the defaults.",
+        changed="The regime map finished, but its settings were changed while it ran. Its result shows again if "
+                "you set them back; press Run to train with the new ones.",
+        current=read_regime_settings, read=read_regime_settings,
+        caption="Press Run to train. Results for settings that were already run on this server show at once.")
+    if result is None:
+        return
+    show_regime(result)
+    st.download_button("Download the data (JSON)", json.dumps(result.to_json(), indent=1),
+                       file_name="dropout-lab-regime.json", mime="application/json", key=RNS + "download.button",
+                       help="Every member's settings and final numbers and every cell's gain and verdict: what "
+                            "`python -m core reproduce regime` writes.")
+
+
+def show_regime(result: RegimeResult) -> None:
+    c1, c2 = st.columns(2)
+    for column, fig in zip((c1, c2), regime_figures.figures(result)):
+        column.plotly_chart(fig, key=f"{RNS}fig.{fig.layout.uirevision}", config={"displayModeBar": False})
+    s = regime_figures.summary(result)
+    best, worst = s["best"], s["worst"]
+    st.caption(
+        f"✓ dropout lowers the error (the paired test holds), ✗ it raises it, · unclear at {result.settings.seeds} "
+        f"seeds. Colour: the mean gain in percentage points, blue where dropout helps. "
+        f"{s['holds']} of {s['cells']} cells hold, {s['does not hold']} do not, {s['unclear']} are unclear. "
+        f"Largest gain {100 * best['gain']:+.1f} points (n = {best['n_train']}, noise {best['noise']:g}, width "
+        f"{best['width']}); largest loss {100 * worst['gain']:+.1f} (n = {worst['n_train']}, noise "
+        f"{worst['noise']:g}, width {worst['width']}). {len(result.sweep.members)} networks in "
+        f"{result.sweep.elapsed:.1f} s.")
+    diverged = sum(bool(m.get("diverged")) for m in result.sweep.members)
+    if diverged:
+        st.warning(f"{diverged} of the networks diverged and are left out of their cells' comparisons.")
