@@ -22,8 +22,13 @@ def test_playground_trains_at_once_and_draws_everything(open_page):
     assert sum(t.startswith("Decision map") for t in titles) == 2
     assert sum(t.startswith("Network") for t in titles) == 2
     loss = chart_titled(at, "Cross-entropy loss")
-    assert [t["name"] for t in loss["data"]] == ["A: p=0.5 train", "A: p=0.5 val", "B: p=0.0 train", "B: p=0.0 val"]
-    assert all(len(t["x"]) == 20 for t in loss["data"])
+    assert [t["name"] for t in loss["data"]] == ["A: p=0.5 train", "A: p=0.5 val", "A: p=0.5 best epoch",
+                                                 "B: p=0.0 train", "B: p=0.0 val", "B: p=0.0 best epoch"]
+    assert all(len(t["x"]) == 20 for t in loss["data"] if t.get("mode") != "markers")
+    for star, val in ((loss["data"][2], loss["data"][1]), (loss["data"][5], loss["data"][4])):  # the lowest val loss
+        assert star["y"][0] == min(val["y"]) and val["x"][val["y"].index(min(val["y"]))] == star["x"][0]
+    note = " ".join(c.value for c in at.caption)
+    assert "early stopping" in note and "was best at epoch" in note
     gaps = {m.label: m.value for m in at.metric}
     assert "Loss gap" in gaps and gaps["Loss gap"] != "–"
     assert any("Finished" in p.proto.text for p in at.get("progress"))
@@ -148,3 +153,18 @@ def test_preset_buttons_load_a_preset(open_page):
     assert not at.exception
     assert at.session_state[NS + "preset"] == "too-much-dropout"
     assert _runner(at).snapshot()["runs"][0]["config"].model.p_hidden == (0.9, 0.9)
+
+
+def test_nuisance_inputs_start_a_new_run_with_them_and_the_map_still_draws(open_page):
+    at = open_page(PLAYGROUND, preset="tiny")
+    old = _runner(at)
+    at.slider(key=NS + "nuisance").set_value(10).run()
+    assert not at.exception
+    runner = _runner(at)
+    assert runner is not old and "nuisance inputs" in at.session_state[REASON]
+    snap = runner.wait_for(lambda s: s["state"] == "finished", timeout=20)
+    assert snap["data"]["X_train"].shape[1] == 12 and snap["runs"][0]["config"].data.nuisance == 10
+    at.run()
+    assert not at.exception
+    maps = [c for c in charts(at) if c["layout"]["title"]["text"].startswith("Decision map")]
+    assert len(maps) == 2

@@ -141,3 +141,56 @@ def test_a_run_past_the_job_cap_waits_in_line_with_its_place_shown(open_page, mo
     at.run()
     verdicts = [e.value for e in (*at.success, *at.warning, *at.error) if "Verdict" in e.value]
     assert len(verdicts) == 1 and admission.counts() == (0, 0)
+
+
+def test_the_hinton_run_compares_dropout_with_early_stopping(open_page):
+    at = open_page(PAGE, raw_state=tiny("hinton"))
+    at.radio(key=NS + "experiment").set_value("hinton").run()
+    at = run_to_end(at)
+    assert not at.exception and not problems(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Early stopping, the rival" in text and "stopped at its best epoch" in text
+    stars = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers"]
+    assert [t["name"] for t in stars] == ["no dropout: best epoch", "dropout: best epoch"]
+
+
+REGIME_TINY = {f"{NS}regime.{name}": value for name, value in {"seeds": 2, "steps": 100}.items()}
+
+
+def test_the_regime_map_runs_to_two_heatmaps_with_a_mark_on_every_cell(open_page, monkeypatch):
+    from dataclasses import replace
+
+    from core.labs.overfitting import regime
+    from core.ui.labs import overfitting
+
+    small = replace(regime.RegimeSettings(), sizes=(20, 40), noises=(0.2, 0.8), widths=(8, 16), width=16,
+                    n_val=100)
+    monkeypatch.setattr(overfitting, "RegimeSettings", lambda: small)  # the page's grid, made small
+    at = open_page(PAGE, query={"experiment": "regime", "dataset": "moons", "nuisance": "5", "p": "0.3"})
+    assert not at.exception and at.radio(key=NS + "experiment").value == "regime"
+    assert at.session_state[NS + "regime.nuisance"] == 5 and at.session_state[NS + "regime.p"] == 0.3
+    for name, value in REGIME_TINY.items():
+        at.session_state[name] = value
+    at.run()
+    assert "When does dropout help?" in [h.value for h in at.subheader]
+    next(b for b in at.button if b.label.startswith("▶ Run")).click().run()
+    wait_until_done(at.session_state[NS + "regime.job"], 120)
+    at.run()
+    assert not at.exception and not problems(at)
+    maps = [c for c in charts(at) if c["data"][0]["type"] == "heatmap"]
+    assert len(maps) == 2
+    for fig in maps:
+        cells = [t for row in fig["data"][0]["text"] for t in row]
+        assert cells and all(t.endswith(("✓", "✗", "·")) for t in cells)
+    assert "p = 0.3" in maps[0]["layout"]["title"]["text"]
+    assert at.query_params["experiment"] == "regime" and at.query_params["nuisance"] == "5"
+    caption = " ".join(c.value for c in at.caption)
+    assert "cells hold" in caption
+
+
+def test_a_bad_regime_link_is_explained_and_the_default_used(open_page):
+    at = open_page(PAGE, query={"experiment": "regime", "p": "0.55", "nuisance": "500"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "nuisance" in warnings and "p" in warnings
+    assert at.session_state[NS + "regime.p"] == 0.5 and at.session_state[NS + "regime.nuisance"] == 0

@@ -198,7 +198,7 @@ def show_result(result: ExperimentResult) -> None:
                     "validation points it is scored on, which flatters the stopped run a little.")
         for check in result.rival.checks:
             st.markdown(f"- {STATUS_ICON.get(check.status, '❔')} **{check.status}**: {check.text}. {check.detail}.")
-    diverged = sum(r["diverged"] for r in result.rows if r["label"] not in (STOPPED, BOTH))
+    diverged = sum(r["diverged"] for r in result.rows if r.get("label") not in (STOPPED, BOTH))
     if diverged:
         st.warning(f"{diverged} of the networks diverged (their loss became too large or not a number) and are "
                    "left out of the averages. Lower the learning rate or the dropout rate.")
@@ -222,7 +222,7 @@ def _regime_widget_values(s: RegimeSettings) -> dict[str, Any]:
 def regime_settings_form() -> RegimeSettings | None:
     d = RegimeSettings()
     first_visit = RNS + "seeds" not in st.session_state
-    seed_from_link({RNS + name: (name, value) for name, value in _regime_widget_values(d).items()}, _from_link,
+    seed_from_link({RNS + name: (name, value) for name, value in _regime_widget_values(d).items()}, _regime_from_link,
                    use_link=first_visit and st.query_params.get("experiment") == REGIME)
     with st.expander("Settings (change them and run again)", expanded=False):
         c1, c2, c3 = st.columns(3)

@@ -40,3 +40,32 @@ def test_training_points_do_not_depend_on_the_validation_size():
     assert np.array_equal(a.X_train, b.X_train)
     assert len(a.X_val) == 50 and len(b.X_val) == 500
     assert not np.array_equal(a.X_val[:20], a.X_train[:20])
+
+
+def test_nuisance_inputs_are_appended_noise_that_leaves_the_real_points_alone():
+    from core.engine.datasets import NUISANCE_STD, embed
+
+    plain = make_split(DataConfig(n_train=400, n_val=400))
+    noisy = make_split(DataConfig(n_train=400, n_val=400, nuisance=5))
+    assert noisy.X_train.shape == (400, 7) and noisy.X_val.shape == (400, 7) and noisy.num_inputs == 7
+    assert np.array_equal(noisy.X_train[:, :2], plain.X_train) and np.array_equal(noisy.y_train, plain.y_train)
+    extra = np.concatenate([noisy.X_train[:, 2:], noisy.X_val[:, 2:]])  # 800 draws per column
+    n = len(extra)
+    assert np.abs(extra.mean(0)).max() < 5 * NUISANCE_STD / np.sqrt(n)
+    assert np.abs(extra.std(0) / NUISANCE_STD - 1).max() < 5 / np.sqrt(2 * n)
+    # unrelated to the label: the class means differ by no more than noise would make them
+    y = np.concatenate([noisy.y_train, noisy.y_val])
+    gap = extra[y == 1].mean(0) - extra[y == 0].mean(0)
+    assert np.abs(gap).max() < 5 * NUISANCE_STD * np.sqrt(1 / (y == 1).sum() + 1 / (y == 0).sum())
+    assert not np.array_equal(noisy.X_train[:, 2:4], noisy.X_val[:400, 2:4])  # train and validation draw apart
+    grid = np.zeros((3, 2), dtype=np.float32)
+    assert embed(grid, 7).shape == (3, 7) and not embed(grid, 7)[:, 2:].any() and embed(grid, 2) is grid
+
+
+@pytest.mark.parametrize("change, message", [({"nuisance": 51}, "nuisance"), ({"nuisance": -1}, "nuisance"),
+                                             ({"dataset": "digits", "nuisance": 1}, "2-D sets only")])
+def test_bad_nuisance_settings_are_refused(change, message):
+    from core.engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DataConfig(**change)
