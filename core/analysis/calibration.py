@@ -111,9 +111,25 @@ class Reliability:
     count: np.ndarray  # [B], int64
     ece: float
 
+    @property
+    def filled(self) -> int:
+        """How many bins hold at least one prediction (of two classes, only those from 0.5 up can)."""
+        return int(np.count_nonzero(self.count))
+
+    def wrong_from(self, confidence: float) -> int:
+        """Wrong predictions in the bins that start at ``confidence`` or above (``confidence``
+        should be a bin edge, e.g. 0.9 with 10 bins: the predictions at least 0.9 sure)."""
+        upper = (self.edges[:-1] >= confidence - 1e-12) & (self.count > 0)
+        correct = np.rint(self.accuracy[upper] * self.count[upper])  # accuracy is correct / count
+        return int(self.count[upper].sum() - correct.sum())
+
 
 def reliability(probs: Any, y: Any, bins: int = 10) -> Reliability:
-    """Reliability data and ECE of predictions ``probs`` [N, C] against labels ``y`` [N], ``bins`` equal bins."""
+    """Reliability data and ECE of predictions ``probs`` [N, C] against labels ``y`` [N].
+
+    ``bins`` equal-width bins over [0, 1] (10: [0, 0.1), ..., [0.9, 1]); a prediction's confidence
+    (its largest probability) is never below 1/C, so with two classes only the bins from 0.5 up can
+    fill, and with 10 bins at most five do."""
     probs, y = np.asarray(probs, dtype=np.float64), np.asarray(y)
     if probs.ndim != 2 or y.shape != probs.shape[:1] or bins < 1:
         raise ValueError(f"need probs [N, C], labels [N] and bins >= 1; got {probs.shape}, {y.shape}, {bins}")

@@ -37,6 +37,8 @@ COMMANDS = ("play", "pause", "step", "set_p", "set_lr", "set_weight_decay", "set
             "set_coadaptation_layer", "set_mc", "stop")
 MAX_MC_PASSES = 200
 """Most stochastic passes behind a Monte-Carlo map (``set_mc``)."""
+MAX_MC_EXTENT = 10.0
+"""Most half-width ``mc_extent`` may give the MC maps (the plane sets lie within about 2 of 0)."""
 MC_INTERVAL = 0.3
 """Seconds between two Monte-Carlo maps of a playing run (a map of T = 50 passes costs tens of ms)."""
 STATS_INTERVAL = 0.5
@@ -70,6 +72,7 @@ class LiveRunner(LockstepRunner):
         publish_weights: bool = False,
         mc_passes: int | None = None,
         probe: tuple[float, float] = (0.0, 0.0),
+        mc_extent: float | None = None,
         gate: Gate | None = None,
         unwatched_pause: float | None = None,
     ):
@@ -83,6 +86,9 @@ class LiveRunner(LockstepRunner):
         ``mc_passes`` (optional): run A's snapshot also carries ``mc``, its Monte-Carlo dropout map over
         the grid (mean, entropy and mutual information of ``mc_passes`` passes) and the passes at the
         ``probe`` point, computed in this thread about every ``MC_INTERVAL`` s; ``set_mc`` changes both.
+        ``mc_extent`` (optional, default EXTENT): the MC maps cover [-mc_extent, mc_extent]^2 on a
+        GRID_SIZE^2 grid (the snapshot's ``mc_axis``) and the probe may lie anywhere in it; the decision
+        maps stay on [-EXTENT, EXTENT]^2.
         ``gate``, ``unwatched_pause``: the server's cap on runs training at once, and when a run
         nobody watches pauses itself (see ``core.live.runner.ThreadedRunner``)."""
         if cfg_b is not None and (cfg_b.data != cfg_a.data or not cfg_b.model.same_architecture(cfg_a.model)):
@@ -111,6 +117,12 @@ class LiveRunner(LockstepRunner):
         self._knockout: tuple[int, tuple[int, ...]] | None = None  # (layer, units) switched off in the views
         self._mc_passes: int | None = None
         self._probe = (0.0, 0.0)
+        self._mc_extent = EXTENT if mc_extent is None else float(mc_extent)
+        if not 0 < self._mc_extent <= MAX_MC_EXTENT:  # refuses NaN too
+            raise ValueError(f"mc_extent must be in (0, {MAX_MC_EXTENT:g}], got {mc_extent!r}")
+        self._mc_axis = _GRID_AXIS if mc_extent is None else \
+            np.linspace(-self._mc_extent, self._mc_extent, GRID_SIZE, dtype=np.float32)
+        self._mc_points = np.stack(np.meshgrid(self._mc_axis, self._mc_axis), -1).reshape(-1, 2)
         self._mc_maps = MCMapCache()
         self._mc: dict[str, Any] | None = None
         self._mc_key: tuple | None = None
@@ -182,8 +194,9 @@ class LiveRunner(LockstepRunner):
         if passes is not None:
             passes = check_count("passes", passes, 1, MAX_MC_PASSES)
         x, y = (float(v) for v in probe)
-        if not (-EXTENT <= x <= EXTENT and -EXTENT <= y <= EXTENT):  # refuses NaN too
-            raise ValueError(f"probe must lie in [-{EXTENT:g}, {EXTENT:g}] on both axes, got ({x!r}, {y!r})")
+        ext = self._mc_extent
+        if not (-ext <= x <= ext and -ext <= y <= ext):  # refuses NaN too
+            raise ValueError(f"probe must lie in [-{ext:g}, {ext:g}] on both axes, got ({x!r}, {y!r})")
         self._mc_passes, self._probe = passes, (x, y)
 
     def _monte_carlo(self, trainer: Trainer) -> dict[str, Any] | None:
@@ -200,7 +213,7 @@ class LiveRunner(LockstepRunner):
             else freeze(trainer.model)
         T = self._mc_passes
         inputs = trainer.split.num_inputs  # nuisance inputs, if any, at 0 on the map and at the probe
-        pred = self._mc_maps.predict(frozen, embed(_GRID_POINTS, inputs), T, version=frozen.fingerprint)
+        pred = self._mc_maps.predict(frozen, embed(self._mc_points, inputs), T, version=frozen.fingerprint)
         point = point_probe(frozen, embed(np.asarray([self._probe], dtype=np.float32), inputs)[0], T)
         self._mc_key, self._mc_at = key, now
         self._mc = {
@@ -241,6 +254,7 @@ class LiveRunner(LockstepRunner):
                 "mc_passes": self._mc_passes,
                 "probe": self._probe,
                 "grid_axis": _GRID_AXIS,
+                "mc_axis": self._mc_axis,
                 "data": {k: getattr(self._trainers[0].split, k) for k in ("X_train", "y_train", "X_val", "y_val")},
                 "runs": runs,
             }

@@ -2,6 +2,7 @@
 classification maps and probe come from T passes, Fig. 11 and the reliability diagram appear once
 the run stops, and the digit network trains in the background and moves a digit."""
 
+from core.labs.uncertainty.far import WIDE_EXTENT
 from core.ui.labs.uncertainty import CLS, CLS_RUNNER, DIGIT_JOB, NS, REG, REG_RUNNER
 from tests.pages.conftest import charts, wait_until_done
 
@@ -24,6 +25,8 @@ def test_regression_follows_p_and_t_and_takes_new_points(open_page):
     assert len(snap["bands"]["passes"]) == 120 and at.session_state[REG_RUNNER] is runner  # the same run
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Far from the data (|x| ≥ 5)"]) > float(metrics["Band (std) inside the data"])
+    for label in ("Held-out observations inside ±2 std, with τ⁻¹", "Inside ±1 std, with τ⁻¹"):  # new noisy points
+        assert metrics[label].endswith("%"), metrics
     assert any("τ = 1² · 0.6 / (2 · 40 · 0.00025)" in m.value for m in at.markdown)
     at.button(key=REG + "add3.button").click().run()
     snap = runner.wait_for(lambda s: s["data"]["added"] == 3, timeout=30)
@@ -70,8 +73,19 @@ def test_classification_maps_probe_and_calibration(open_page):
     assert "Reliability diagram (validation set)" in shown
     text = " ".join(m.value for m in at.markdown)
     assert "weight scaling gives accuracy" in text and "ECE:" in text
-    at.slider(key=CLS + "probe_x").set_value(-1.6).run()
-    assert any("At the probe (-1.60, 1.50)" in m.value for m in at.markdown)
+    assert "equal-width bins hold points" in text and "Confidently wrong:" in text
+    # the MC maps are zoomed out to +-WIDE_EXTENT, and say where the mean is sure far from the data
+    entropy_map = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Predictive entropy (total)")
+    assert entropy_map["layout"]["xaxis"]["range"] == [-WIDE_EXTENT, WIDE_EXTENT]
+    assert any(c.value.startswith("The maps reach ±3.5") and "Dotted outline" in c.value for c in at.caption)
+    # the probe can go far from every training point, beyond the Playground's +-1.75
+    at.slider(key=CLS + "probe_x").set_value(3.2).run()
+    at.slider(key=CLS + "probe_y").set_value(-3.0).run()
+    runner.wait_for(lambda s: tuple(s["probe"]) == (3.2, -3.0) and
+                    tuple((s["runs"][0].get("mc") or {}).get("probe", {}).get("x", ())) == (3.2, -3.0), timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("At the probe (3.20, -3.00)" in m.value for m in at.markdown)
 
 
 def test_a_digit_leaves_the_data(open_page):

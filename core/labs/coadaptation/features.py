@@ -7,7 +7,9 @@ images, the same initial weights and the same minibatch order; only the dropout 
 For each run this module reports
 
 - the first-layer weights as 8x8 **tiles** (Fig. 7: what each hidden unit looks for),
-- each tile's **roughness** (``roughness``: how noisy it looks, as a number),
+- each tile's **roughness** (``roughness``: how noisy it looks, as a number; a proxy of this
+  project's: the paper judges its Fig. 7 by eye, units that "seem to detect edges, strokes and
+  spots", and a smooth tile need not be such a detector),
 - the **sparsity** of the hidden activations on the validation set (Fig. 8),
 - loss and accuracy on both sets, and the knock-out damage of single units.
 

@@ -280,3 +280,26 @@ def region_coverage(bands: MCBands, data: RegressionData, k: float = 2.0) -> ByR
     lower, upper = bands.band(k)
     truth = data.truth(bands.x)
     return _by_region(((lower <= truth) & (truth <= upper)).astype(np.float64), bands.x, data)
+
+
+@dataclass(frozen=True)
+class HeldoutCoverage:
+    """Shares of held-out observations inside ``mean +- k std``: with the spread of the passes alone
+    (``passes``) and with tau^-1 added to its variance (``with_noise``); ``n`` observations."""
+
+    k: float
+    n: int
+    passes: float
+    with_noise: float
+
+
+def heldout_coverage(bands: MCBands, y: np.ndarray, k: float = 2.0) -> HeldoutCoverage:
+    """Coverage of observations ``y`` [G] at ``bands.x`` by the band of the passes (``std``) and by
+    the band with the observation noise (``total_std``): a band meant for new observations must be
+    checked on noisy ones, not on the noise-free curve."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != bands.mean.shape:
+        raise ValueError(f"need one observation per point of the bands ({bands.mean.shape}), got {y.shape}")
+    gap = np.abs(y - bands.mean)
+    inside = lambda std: float(np.mean(gap <= k * np.asarray(std, dtype=np.float64)))  # noqa: E731
+    return HeldoutCoverage(float(k), int(y.size), inside(bands.std), inside(bands.total_std))

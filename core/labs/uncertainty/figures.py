@@ -96,12 +96,28 @@ MAPS = {
 }
 
 
+OUTLINE_COLOR = "white"
+
+
+def outline(mask: np.ndarray, axis: np.ndarray, name: str) -> dict[str, Any]:
+    """A dotted line around the cells where ``mask`` [len(axis)^2, row-major] is True."""
+    n = len(axis)
+    return {"type": "contour", "x": axis, "y": axis, "z": np.asarray(mask, dtype=np.float64).reshape(n, n),
+            "contours": {"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"}, "showscale": False,
+            "line": {"color": OUTLINE_COLOR, "width": 1.5, "dash": "dot"}, "hoverinfo": "skip", "name": name,
+            "showlegend": False}
+
+
 def uncertainty_map(kind: str, values: np.ndarray, axis: np.ndarray, data: dict[str, np.ndarray],
-                    probe: Sequence[float] | None = None, *, height: int = 340) -> go.Figure:
-    """One of ``MAPS`` on the grid, the training points on top, and the probe's position."""
+                    probe: Sequence[float] | None = None, *, confident_far: np.ndarray | None = None,
+                    height: int = 340) -> go.Figure:
+    """One of ``MAPS`` on the grid, the training points on top, and the probe's position.
+    ``confident_far`` (a mask over the cells, ``core.labs.uncertainty.far``): outlined, dotted."""
     title, scale, zmax, colorbar = MAPS[kind]
     n = len(axis)
     traces = [_map(np.asarray(values).reshape(n, n), axis, title.split(" (")[0], scale, zmax, colorbar)]
+    if confident_far is not None and np.any(confident_far):
+        traces.append(outline(confident_far, axis, "confident, far from the data"))
     X, y = data["X_train"], data["y_train"]
     for cls in (0, 1):
         pts = X[y == cls]

@@ -6,7 +6,8 @@ command the runner cannot apply (an unknown name, a value out of range) becomes 
 in the next snapshot, never an exception in the caller or a dead thread.
 
 Each snapshot carries the data, the grid and the latest T stochastic passes with their mean
-and spread. The passes are computed again only when something they depend on changed (the
+and spread, and how many held-out noisy observations their +-1 and +-2 std bands hold
+(``heldout``). The passes are computed again only when something they depend on changed (the
 weights, T, p or the points); their masks come from a seed fixed for the run, so while the
 network trains each thin line moves smoothly instead of being redrawn at random.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from core.engine.plain import thin
 from core.engine.runtime import configure
-from core.labs.uncertainty.bands import GRID, MAX_PASSES, MCBands, region_std
+from core.labs.uncertainty.bands import GRID, MAX_PASSES, MCBands, heldout_coverage, region_std
 from core.labs.uncertainty.regression import RegressionConfig, RegressionTrainer
 from core.live.runner import Gate, ThreadedRunner, check_speed
 
@@ -57,6 +58,7 @@ class LiveRegression(ThreadedRunner):
         self._publish_interval = publish_interval
         self._bands_key: tuple | None = None
         self._bands: MCBands | None = None
+        self._heldout: dict[str, dict[str, Any]] = {}
         self._publish()
         self._start()
 
@@ -126,6 +128,8 @@ class LiveRegression(ThreadedRunner):
         key = (self._run, t.step_count, self._n_passes, t.cfg.p, t.n_train)
         if key != self._bands_key:
             self._bands = t.bands(self._n_passes, observation_noise=True)
+            held = t.heldout_bands(self._n_passes)
+            self._heldout = {f"k{k}": asdict(heldout_coverage(held, t.heldout.y, k)) for k in (1, 2)}
             self._bands_key = key
         return self._bands
 
@@ -154,6 +158,7 @@ class LiveRegression(ThreadedRunner):
             "bands": {"passes": bands.passes, "mean": bands.mean, "std": bands.std,
                       "total_std": bands.total_std, "noise_var": bands.noise_var},
             "tau": {**asdict(tau), "text": tau.text()},
+            "heldout": self._heldout,
             "regions": {**asdict(regions), "far_ratio": _finite_or_none(regions.far_ratio),
                         "gap_ratio": _finite_or_none(regions.gap_ratio)},
         }

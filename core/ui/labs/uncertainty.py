@@ -17,8 +17,8 @@ import streamlit as st
 
 from core.analysis.calibration import CalibrationRequest
 from core.engine.config import PLANE_DATASETS, ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
-from core.engine.datasets import EXTENT
 from core.labs.uncertainty import figures as vu
+from core.labs.uncertainty.far import CONFIDENT_ENTROPY, FAR_DISTANCE, WIDE_EXTENT, far_from_data
 from core.labs.uncertainty.bands import MAX_PASSES
 from core.labs.uncertainty.regression import DATASETS as REGRESSION_DATASETS
 from core.labs.uncertainty.regression import RegressionConfig
@@ -54,8 +54,8 @@ def _reg_widgets() -> dict[str, Any]:
                  format_func=lambda k: {"x_sin_x": "y = x sin x", "sine": "noisy sine"}.get(k, k),
                  help="Points on a few intervals, with gaps between them; the plot reaches far beyond them.")
     c2.radio("Activation", ("relu", "tanh"), key=REG + "activation", horizontal=True,
-             help="Gal and Ghahramani's warning: the band's width far from the data depends on it. "
-                  "Changing it starts a new run.")
+             help="The band's width far from the data depends on it: measured here, ReLU bands widen far out, "
+                  "tanh bands barely do. Changing it starts a new run.")
     c3.slider("Dropout p", 0.0, 0.9, step=0.05, key=REG + "p",
               help="The DROP probability after the hidden layer, in training and in every pass. "
                    "Applies at once, no new run.")
@@ -196,6 +196,17 @@ def draw_regression(snapshot: dict[str, Any]) -> None:
     c3.metric("In the widest gap", f"{regions['gap']:.3f}",
               f"{regions['gap_ratio']:.1f}× inside" if regions["gap_ratio"] is not None else None, delta_color="off",
               help="Mean MC standard deviation in the middle half of the widest gap between the intervals.")
+    heldout = snapshot.get("heldout") or {}
+    if heldout:
+        k1, k2 = heldout["k1"], heldout["k2"]
+        c1, c2 = st.columns(2)
+        c1.metric("Held-out observations inside ±2 std, with τ⁻¹", f"{k2['with_noise']:.0%}",
+                  f"{k2['passes']:.0%} with the passes alone", delta_color="off",
+                  help=f"{k2['n']} new noisy observations drawn like the training points (same intervals, same "
+                       "noise), never trained on. A Gaussian ±2 std band holds 95 % of its draws.")
+        c2.metric("Inside ±1 std, with τ⁻¹", f"{k1['with_noise']:.0%}",
+                  f"{k1['passes']:.0%} with the passes alone", delta_color="off",
+                  help="The same observations. A Gaussian ±1 std band holds 68 % of its draws.")
     st.markdown(f"**Observation noise** {'(added to the bands)' if noise else '(not added)'}: {tau['text']}. "
                 f"Here l = {tau['length_scale']:g} is the prior length-scale, 1 − p = {tau['keep']:g} the keep "
                 f"probability, N = {tau['n']} the training points and λ = {tau['lam']:g} the paper's weight "
@@ -223,7 +234,7 @@ def classification_runner() -> tuple[Runner, PairSnapshot]:
     cfg = RunConfig(data=DataConfig(dataset=value("dataset"), seed=int(value("seed"))),
                     model=ModelConfig(p_hidden=(float(value("p")),) * 2), train=TrainConfig())
     runner, snapshot = live.sync_runner(Settings(cfg, None, 30.0), ns=CLS, publish_weights=True,
-                                        mc_passes=CLS_DEFAULTS["T"])
+                                        mc_passes=CLS_DEFAULTS["T"], mc_extent=WIDE_EXTENT)
     T, probe = int(value("T")), (float(value("probe_x")), float(value("probe_y")))
     if snapshot["mc_passes"] != T or tuple(snapshot["probe"]) != probe:  # the worker computes the maps
         runner.send("set_mc", passes=T, probe=probe)
@@ -242,11 +253,19 @@ def draw_classification(snapshot: dict[str, Any]) -> None:
         st.caption("The Monte-Carlo maps appear after the first training step.")
         return
     T, point = mc["T"], mc["probe"]
-    axis, probe = snapshot["grid_axis"], point["x"]
+    axis, probe = snapshot.get("mc_axis", snapshot["grid_axis"]), point["x"]
+    far = far_from_data(mc["mean"], mc["entropy"], mc["mutual_info"], axis, snapshot["data"]["X_train"])
     cols = st.columns(3)
     for col, kind in zip(cols, ("mean", "entropy", "mutual_info")):
-        col.plotly_chart(vu.uncertainty_map(kind, mc[kind], axis, snapshot["data"], probe), key=f"{CLS}map_{kind}",
-                         config={"displayModeBar": False})
+        col.plotly_chart(vu.uncertainty_map(kind, mc[kind], axis, snapshot["data"], probe,
+                                            confident_far=far.confident_far),
+                         key=f"{CLS}map_{kind}", config={"displayModeBar": False})
+    st.caption(
+        f"The maps reach ±{float(axis[-1]):g}, twice the Playground's, to look far from the data. Dotted outline: "
+        f"cells farther than {FAR_DISTANCE:g} from every training point where the MC mean is nevertheless confident "
+        f"(entropy below {CONFIDENT_ENTROPY:g} nats): {far.confident_share:.0%} of the far cells. Far from the data "
+        f"the entropy is {far.far_entropy:.2f} nats on average (mutual information {far.far_mutual_info:.2f}); on the "
+        f"class boundary {far.boundary_entropy:.2f} ({far.boundary_mutual_info:.2f}).")
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(vu.probe_histogram(point["probs"], point["deterministic"]), key=CLS + "probe",
                     config={"displayModeBar": False})
@@ -261,9 +280,10 @@ def draw_classification(snapshot: dict[str, Any]) -> None:
 
 def probe_controls() -> None:
     c1, c2 = st.columns(2)
-    c1.slider("Probe x", -EXTENT, EXTENT, step=0.05, key=CLS + "probe_x",
+    c1.slider("Probe x", -WIDE_EXTENT, WIDE_EXTENT, step=0.05, key=CLS + "probe_x",
               help="Where the probe (the red cross on the maps) looks. Try a point far from every training point.")
-    c2.slider("Probe y", -EXTENT, EXTENT, step=0.05, key=CLS + "probe_y", help="The probe's second coordinate.")
+    c2.slider("Probe y", -WIDE_EXTENT, WIDE_EXTENT, step=0.05, key=CLS + "probe_y",
+              help="The probe's second coordinate.")
 
 
 def calibration(snapshot: PairSnapshot) -> None:
@@ -299,7 +319,9 @@ def calibration(snapshot: PairSnapshot) -> None:
         f"gives accuracy {avg.ws_acc:.1%} and log-loss {avg.ws_loss:.3f}; the MC average of {int(avg.T[-1])} passes "
         f"{avg.acc_mean[-1]:.1%} and {avg.loss_mean[-1]:.3f} (± {avg.loss_se[-1]:.3f} over {avg.repeats} repeats; "
         f"lowest log-loss at T = {int(avg.T[best])}). ECE: {rel_det.ece:.3f} with dropout off, {rel_mc.ece:.3f} "
-        f"for MC with T = {T}.")
+        f"for MC with T = {T} ({rel_mc.filled} of the {len(rel_mc.count)} equal-width bins hold points; of two "
+        f"classes, confidence is never below 0.5). Confidently wrong: {rel_mc.wrong_from(0.9)} points are "
+        f"misclassified by the MC mean with confidence 0.9 or more, {rel_det.wrong_from(0.9)} with dropout off.")
 
 
 # -- a digit leaving the data ---------------------------------------------------------------------

@@ -133,3 +133,13 @@ def test_the_predictions_quote_the_same_numbers():
     assert "0.60 against 0.51" in by_id["correlation"]["explanation"]
     assert "55 % of activations are zero with dropout against 47 %" in by_id["sparsity"]["explanation"]
     assert "(0.34 against 0.44)" in by_id["sparsity"]["explanation"]
+
+
+def test_the_sources_are_quoted_for_what_they_say():
+    """The term's origin and Fig. 7's reading, as the papers put them (no numbers: nothing to recompute)."""
+    text = " ".join(LESSON.split())
+    assert 'Hinton et al. (2012) named their paper "Improving neural networks by preventing co-adaptation of feature ' \
+           'detectors"' in text
+    assert "the units seem to detect edges, strokes and spots in different parts of the image" in text
+    assert "less noisy" not in text and "a proxy of its own that is not the paper's" in text
+    assert "Fig. 7's sparser" not in text and "Fig. 8's sparser activations do reproduce" in text

@@ -47,6 +47,9 @@ def test_a_new_runner_is_ready_with_bands_and_plain_data(runner):
     assert snap["data"]["n"] == 40 and snap["data"]["added"] == 0
     assert snap["tau"]["text"] == "τ = 1² · 0.8 / (2 · 40 · 0.00025) = 40, so τ⁻¹ = 0.025"
     np.testing.assert_allclose(snap["bands"]["total_std"] ** 2, snap["bands"]["std"] ** 2 + 0.025, rtol=1e-5)
+    held = snap["heldout"]  # the bands checked on 400 new noisy observations, +-1 and +-2 std
+    assert set(held) == {"k1", "k2"} and held["k2"]["n"] == 400 and held["k1"]["k"] == 1.0
+    assert 0 <= held["k1"]["passes"] <= held["k2"]["passes"] <= held["k2"]["with_noise"] <= 1
     _assert_plain(snap)
     pickle.dumps(snap)
 
