@@ -1,4 +1,4 @@
-"""Lesson 1, the mechanism: one mask, why scale, keep vs drop, train/eval/MC, the two bugs, a quiz."""
+"""Lesson 1, the mechanism: one mask, why scale, keep vs drop, train/eval/MC, the ensemble view, the two bugs, a quiz."""
 import streamlit as st
 
 from core.ui.frame import ensure_routed
@@ -18,6 +18,8 @@ mechanism.section(lesson, "Keep or drop")
 mechanism.keep_or_drop()
 mechanism.section(lesson, "Train, eval and MC")
 mechanism.modes(demos)
+mechanism.section(lesson, "The ensemble view")
+mechanism.ensemble()
 mechanism.section(lesson, "The two classic bugs")
 mechanism.bugs(demos)
 

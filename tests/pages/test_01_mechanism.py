@@ -1,4 +1,4 @@
-from tests.pages.conftest import charts
+from tests.pages.conftest import chart_titled, charts
 
 MECHANISM = "pages/01_mechanism.py"
 NS = "mechanism."
@@ -105,18 +105,18 @@ def test_the_small_networks_are_asked_of_a_worker_once_per_question(open_page, m
     asked = []
 
     def counting(job, key, request, **kwargs):
-        asked.append((job, request.passes))
+        asked.append((job, getattr(request, "passes", "ensemble")))
         return real(job, key, request, **kwargs)
 
     real = mechanism.run_now
     monkeypatch.setattr(mechanism, "run_now", counting)
     mechanism.ANSWERS.clear()
     at = open_page(MECHANISM)
-    assert not at.exception and not at.error and asked == [("mechanism", 50)]
+    assert not at.exception and not at.error and asked == [("mechanism", 50), ("mechanism", "ensemble")]
     assert _metric(at, "eval_mode") == "spread 0.000" and _metric(at, "mc_mode") != "spread 0.000"
     at.slider(key=NS + "passes").set_value(30).run()
     open_page(MECHANISM)  # another student, the defaults: answered from what the first one asked
-    assert asked == [("mechanism", 50), ("mechanism", 30)]
+    assert asked == [("mechanism", 50), ("mechanism", "ensemble"), ("mechanism", 30)]
 
 
 def test_a_number_of_passes_no_slider_could_send_breaks_nothing(open_page):
@@ -124,3 +124,36 @@ def test_a_number_of_passes_no_slider_could_send_breaks_nothing(open_page):
     at.slider(key=NS + "passes").set_value(5000).run()  # Streamlit puts the slider back in its range
     assert not at.exception and not at.error
     assert 10 <= at.session_state[NS + "passes"] <= 200 and _metric(at, "mc_mode") != "spread 0.000"
+
+
+def test_the_ensemble_view_draws_its_figure_and_quotes_its_numbers(open_page):
+    at = open_page(MECHANISM)
+    assert not at.exception and not at.error
+    assert any(h.value == "The ensemble view" for h in at.header)
+    chart = chart_titled(at, "K of the 2^64 thinned networks")
+    assert chart["layout"]["xaxis"]["type"] == "log"
+    assert [t["x"] for t in chart["data"] if t["x"][0] is not None][0] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    caption = next(c.value for c in at.caption if "thinned networks share these weights" in c.value)
+    assert caption.startswith("64 droppable units, so 2^64") and "With K = 256" in caption
+    assert at.select_slider(key=NS + "ensemble.k_max").help, "every control explains itself"
+    at.select_slider(key=NS + "ensemble.k_max").set_value(16).run()
+    assert not at.exception and not at.error
+    chart = chart_titled(at, "K of the 2^64 thinned networks")
+    assert chart["data"][0]["x"] == [1, 2, 4, 8, 16]
+    assert any("With K = 16" in c.value for c in at.caption)
+
+
+def test_the_ensemble_view_says_what_went_wrong_instead_of_a_traceback(open_page, monkeypatch):
+    from core.labs.mechanism import compute
+    from core.ui.labs import mechanism
+
+    def broken(request):
+        raise RuntimeError("no thinned networks today")
+
+    monkeypatch.setattr(compute, "ensemble_view", broken)
+    mechanism.ANSWERS.clear()
+    at = open_page(MECHANISM, raw_state={NS + "ensemble.seed": 7})
+    assert not at.exception
+    assert any("no thinned networks today" in e.value for e in at.error)
+    assert not any(c["layout"]["title"]["text"].startswith("K of the") for c in charts(at))
+    assert any(t.startswith("The same five inputs") for t in (c["layout"]["title"]["text"] for c in charts(at)))

@@ -22,6 +22,7 @@ from core.analysis.calibration import expected_calibration_error
 from core.engine.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.engine.dropout import Dropout, eval_mode, mc_mode, train_mode
 from core.engine.trainer import Trainer
+from core.labs.mechanism.ensemble import EnsembleRequest, EnsembleResult, ensemble_view, ensemble_work
 
 # -- one mask, drawn -------------------------------------------------------------------------------
 
@@ -256,8 +257,12 @@ def check_request(request: DemoRequest) -> None:
         raise ValueError(f"the inputs must be 1 to {MAX_POINTS} points (x, y) with |x|, |y| <= 10")
 
 
-def demos(request: DemoRequest) -> Demos:
-    """Everything lesson 1's page draws from its trained networks (the first call trains them)."""
+def demos(request: DemoRequest | EnsembleRequest) -> Demos | EnsembleResult:
+    """Everything lesson 1's page draws from its trained networks (the first call trains them). The
+    lesson's one job kind ("mechanism") answers both of its questions: a ``DemoRequest`` here, an
+    ``EnsembleRequest`` by ``core.labs.mechanism.ensemble.ensemble_view``."""
+    if isinstance(request, EnsembleRequest):
+        return ensemble_view(request)
     check_request(request)
     return Demos(
         hidden=tuple(hidden_activations(point) for point in request.points),
@@ -267,8 +272,10 @@ def demos(request: DemoRequest) -> Demos:
     )
 
 
-def demos_work(request: DemoRequest) -> float:
+def demos_work(request: DemoRequest | EnsembleRequest) -> float:
     """Estimated multiply-adds: training the three networks (once per process), then the passes."""
+    if isinstance(request, EnsembleRequest):
+        return ensemble_work(request)
     check_request(request)
     weights = 2 * 32 + 32 * 32 + 32 * 2
     training = 3 * 60 * _DATA.n_train * 3 * weights  # three networks, 60 epochs, forward and backward

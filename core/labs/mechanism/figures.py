@@ -1,4 +1,5 @@
-"""Figures for lesson 1 (the mechanism), from core.labs.mechanism.compute's plain data. No Streamlit, no torch."""
+"""Figures for lesson 1 (the mechanism), from the plain data of core.labs.mechanism.compute and .ensemble.
+No Streamlit, no torch."""
 from __future__ import annotations
 
 from typing import Any
@@ -87,3 +88,39 @@ def mode_spread(spreads: dict[str, np.ndarray], point_labels: list[str], *, heig
 def _fade(hex_color: str, alpha: float = 0.18) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+ENSEMBLE_COLORS = {"arithmetic": RUN_COLORS[0], "geometric": "#2f9e44"}
+ENSEMBLE_LABELS = {"arithmetic": "arithmetic mean of K thinned nets", "geometric": "normalized geometric mean"}
+
+
+def ensemble_view(result: Any, *, height: int = 340) -> go.Figure:
+    """K thinned networks combined (``core.labs.mechanism.ensemble.EnsembleResult``), against K on a log
+    axis: left, the mean |P - P_full| to the full network; right, the validation log loss. The full
+    (weight-scaled) network is the dashed line in each panel."""
+    ks = list(result.ks)
+    traces: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    for n, (metric, full) in enumerate((("gap", 0.0), ("log_loss", result.full.log_loss))):
+        axis = "" if n == 0 else "2"
+        for kind in ("arithmetic", "geometric"):
+            traces.append({
+                "type": "scatter", "x": ks, "y": result.series(kind, metric), "mode": "lines+markers",
+                "xaxis": f"x{axis}", "yaxis": f"y{axis}", "name": ENSEMBLE_LABELS[kind], "legendgroup": kind,
+                "showlegend": n == 0, "line": {"color": ENSEMBLE_COLORS[kind]},
+                "hovertemplate": f"K = %{{x}}: %{{y:.4f}}<extra>{ENSEMBLE_LABELS[kind]}</extra>",
+            })
+        shapes.append({"type": "line", "xref": f"x{axis} domain", "x0": 0, "x1": 1, "yref": f"y{axis}",
+                       "y0": float(full), "y1": float(full), "line": {"color": "#333333", "dash": "dash"}})
+    traces.append({"type": "scatter", "x": [None], "y": [None], "mode": "lines", "hoverinfo": "skip",
+                   "name": "full network (weight scaling)", "line": {"color": "#333333", "dash": "dash"}})
+    k_axis = {"type": "log", "title": {"text": "K (thinned networks averaged)", "standoff": 2}, "fixedrange": True,
+              "tickvals": ks, "ticktext": [str(k) for k in ks]}
+    return figure(traces, base_layout(
+        f"K of the 2^{result.n_units} thinned networks, combined, against the full network", height, "ensemble",
+        shapes=shapes,
+        xaxis={**k_axis, "domain": [0, 0.45]},
+        yaxis={"title": {"text": "mean |P − P_full| (validation)"}, "rangemode": "tozero", "fixedrange": True},
+        xaxis2={**k_axis, "domain": [0.55, 1], "anchor": "y2"},
+        yaxis2={"anchor": "x2", "title": {"text": "validation log loss (nats)"}, "fixedrange": True},
+    ))

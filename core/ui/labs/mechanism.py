@@ -1,6 +1,7 @@
-"""Lesson 1's live parts: one mask, why scale, keep vs drop, the mode switch, the bugs, the quiz."""
+"""Lesson 1's live parts: one mask, why scale, keep vs drop, the mode switch, the ensemble view, the bugs, the quiz."""
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ import streamlit as st
 
 from core.labs.mechanism import compute as mechanism
 from core.labs.mechanism import figures as viz_mechanism
+from core.labs.mechanism import ensemble as ensemble_lab
 from core.labs.mechanism.compute import DemoRequest, Demos
 from core.live.jobs import ResultCache
 from core.lessons import Lesson
@@ -28,8 +30,10 @@ CONVENTIONS = {
 }
 
 
+_ENSEMBLE = ensemble_lab.EnsembleRequest()
 DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0,
-            "modes": list(mechanism.MODES)}
+            "modes": list(mechanism.MODES), "ensemble.p": _ENSEMBLE.p, "ensemble.seed": _ENSEMBLE.seed,
+            "ensemble.k_max": _ENSEMBLE.k_max}
 
 
 ANSWERS = ResultCache(size=32)  # the workers' answers, for every session: they are seeded
@@ -152,8 +156,58 @@ def modes(demos: Demos | None) -> None:
         col.caption(f"BatchNorm running mean moved by {result['bn_drift']:.3g} during these passes.")
 
 
+def ensemble() -> None:
+    """Section 5: K sampled thinned networks of a trained network, combined, against the full network
+    (asked of a worker: it trains two small networks, about two seconds; answers are kept for everyone)."""
+    c1, c2, c3 = st.columns(3)
+    p = c1.select_slider("p (drop probability)", ensemble_lab.P_CHOICES, key=NS + "ensemble.p",
+                         help="The drop probability the network is trained with, after each of its two hidden "
+                         "layers; the thinned networks are sampled at the same p.")
+    seed = c2.number_input("Seed", 0, ensemble_lab.MAX_SEED, step=1, key=NS + "ensemble.seed",
+                           help="Chooses the data, the initial weights, the training masks and the sampled "
+                           "thinned networks. Equal settings give equal numbers.")
+    k_max = c3.select_slider("Largest K", ensemble_lab.K_MAX_CHOICES, key=NS + "ensemble.k_max",
+                             help="The most thinned networks averaged; K doubles from 1 up to this, and each K "
+                             "keeps the networks of the smaller ones.")
+    try:
+        request = ensemble_lab.EnsembleRequest(p, int(seed), k_max)
+    except (ValueError, TypeError) as exc:
+        st.error(f"These settings make no run: {exc}")
+        return
+    token = "ensemble." + repr(request)
+    result = ANSWERS.get(token)
+    if result is None:
+        result = run_now("mechanism", "mechanism." + token, request,
+                         what="Training a small network and sampling its thinned networks (a few seconds)…")
+        if result is None:  # run_now said why
+            return
+        ANSWERS.put(token, result)
+    st.plotly_chart(viz_mechanism.ensemble_view(result), key=NS + "ensemble_chart", config=CHART)
+    st.caption(_ensemble_caption(result))
+
+
+def _ensemble_caption(r: ensemble_lab.EnsembleResult) -> str:
+    k = r.ks[-1]
+    arithmetic, geometric = r.at(k)
+    n_val = r.n_val
+    exponent = int(math.floor(math.log10(r.n_thinned)))
+    return (
+        f"{r.n_units} droppable units, so 2^{r.n_units} ≈ {r.n_thinned / 10**exponent:.1f} × 10^{exponent} thinned "
+        f"networks share these weights. With K = {k}, P(class) differs from the full network's by "
+        f"{arithmetic.gap:.4f} on average for the arithmetic mean and by {geometric.gap:.4f} for the geometric "
+        f"mean; the predicted class differs on {round(arithmetic.flips * n_val)} (arithmetic) and "
+        f"{round(geometric.flips * n_val)} (geometric) of the {n_val} validation points. Accuracy: full network "
+        f"{r.full.accuracy:.2%}, arithmetic {arithmetic.accuracy:.2%}, geometric "
+        f"{geometric.accuracy:.2%}. Log loss: {r.full.log_loss:.3f}, {arithmetic.log_loss:.3f}, "
+        f"{geometric.log_loss:.3f}. The exact case, one hidden layer of {r.exact.n_units} units and all "
+        f"{r.exact.n_masks:,} of its masks: the geometric mean is the full network to within "
+        f"{max(r.exact.geometric_gap_max, 1e-16):.0e}; the arithmetic mean is off by {r.exact.arithmetic_gap_mean:.3f} "
+        "on average."
+    )
+
+
 def bugs(demos: Demos | None) -> None:
-    """Section 5: the two classic bugs as switches, with their measured damage."""
+    """Section 6: the two classic bugs as switches, with their measured damage."""
     if demos is None:
         return
     left_on, scale = demos.left_on, demos.scale
@@ -197,7 +251,7 @@ _HELP = {
 
 
 def quiz(lesson_id: str) -> None:
-    """Section 6: answer, check, then read the explanation: the bank's questions tagged with this lesson
+    """Section 7: answer, check, then read the explanation: the bank's questions tagged with this lesson
     (``core.ui.drills.check_yourself``; numeric answers computed by ``core.analysis.answers``)."""
     drills.check_yourself(NS, lesson_id)
 
