@@ -57,7 +57,9 @@ def _lab_links():
     from core.labs.playground.presets import PRESETS  # noqa: PLC0415
 
     pages = {lesson.id.split("_", 1)[1] for lesson in all_lessons()}
-    return pages, {"preset": set(PRESETS), "experiment": set(EXPERIMENTS)}
+    from core.ui.labs.overfitting import REGIME  # noqa: PLC0415 (the picker's last choice, the regime map)
+
+    return pages, {"preset": set(PRESETS), "experiment": {*EXPERIMENTS, REGIME}}
 
 
 def test_every_lab_link_opens_a_page_that_exists_with_values_it_reads(bank):
