@@ -21,11 +21,14 @@ def test_a_link_runs_an_experiment_to_its_verdict(app_server, page: Page, artifa
     run.click()
     expect(page.get_by_text(re.compile(r"Verdict: (the claim|unclear)"))).to_be_visible(timeout=60_000)
     expect(page.get_by_text(re.compile(r"over 3 seeds")).first).to_be_visible()
-    # The chart really holds the training curves: 2 runs x 2 losses, each with its band.
+    # The chart really holds the training curves: 2 runs x 2 losses, each with its band, and a star at
+    # each run's best epoch (early stopping, the rival).
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => (p.data || []).length === 8)",
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => (p.data || []).length === 10 && "
+        "(p.data || []).filter(t => t.mode === 'markers' && / best epoch$/.test(t.name)).length === 2)",
         timeout=20_000,
     )
+    expect(page.get_by_text(re.compile(r"Early stopping, the rival\. Each run without dropout")).first).to_be_visible()
     expect(page.get_by_role("button", name="Download the data (JSON)")).to_be_visible()
     page.screenshot(path=str(artifacts / "overfitting-verdict.png"), full_page=True)
 
@@ -86,3 +89,20 @@ def test_two_students_pressing_run_on_the_same_settings_share_one_run(app_server
     finally:
         for c in contexts:
             c.close()
+
+
+def test_the_regime_map_runs_from_a_link_to_two_marked_heatmaps(app_server, page: Page, artifacts):
+    page.goto(app_server.base_url + "/overfitting?experiment=regime&dataset=moons&nuisance=5&seeds=2&steps=100")
+    run = page.get_by_role("button", name=re.compile(r"Run: 30 cells, 120 networks"))
+    expect(run).to_be_visible(timeout=FIRST_LOAD_TIMEOUT_MS)
+    run.click()
+    expect(page.get_by_text(re.compile(r"\d+ of 30 cells hold"))).to_be_visible(timeout=120_000)
+    # Two heatmaps, every cell carrying its verdict's mark.
+    page.wait_for_function(
+        "() => { const maps = [...document.querySelectorAll('.js-plotly-plot')].filter("
+        "p => (p.data || [])[0] && p.data[0].type === 'heatmap');"
+        " return maps.length === 2 && maps.every(p => p.data[0].text.flat().every(t => /[✓✗·]$/.test(t))); }",
+        timeout=20_000,
+    )
+    expect(page.get_by_role("button", name="Download the data (JSON)")).to_be_visible()
+    page.screenshot(path=str(artifacts / "overfitting-regime.png"), full_page=True)
