@@ -47,6 +47,7 @@ from core.analysis.thinned import (CHUNK_ELEMENTS, FrozenMLP, as_points, dropout
                                    pass_logits, run_linears, thinned_pass)
 from core.engine.dropout import dropout_modules, eval_mode, mc_mode
 from core.engine.plain import read_only
+from core.engine.variants import uses_variants
 
 DEFAULT_T = 50
 """Stochastic passes per map unless told otherwise."""
@@ -232,8 +233,12 @@ def check_passes(T: Any) -> int:
 
 
 def mc_predict(model: nn.Module | FrozenMLP, X: Any, T: int = DEFAULT_T, *, seed: int = 0) -> MCPrediction:
-    """T passes over inputs ``X`` [N, D], one mask per pass shared by all the inputs (module docstring)."""
+    """T passes over inputs ``X`` [N, D], one mask per pass shared by all the inputs (module docstring).
+    A model with a dropout variant other than the standard one cannot be thinned: it goes through
+    ``mc_predict_reference`` (its own modules, a fresh mask per input and pass) instead."""
     T = check_passes(T)
+    if not isinstance(model, FrozenMLP) and uses_variants(model):
+        return mc_predict_reference(model, X, T, seed=seed)
     state = MapState(freeze(model), X, seed)
     state.extend(T)
     return state.prediction(T)

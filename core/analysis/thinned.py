@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.engine.models import HiddenLayer
+from core.engine.variants import uses_variants
 
 CHUNK_ELEMENTS = 1 << 19
 """Values (512 K floats, 2 MB: one core's L2 here) in a chunk of points' activations or logits. On the
@@ -134,6 +135,9 @@ def freeze(model: nn.Module | FrozenMLP) -> FrozenMLP:
     """Copy what MC inference needs from ``model`` (an MLP of ``core.engine.models``); touches no mode."""
     if isinstance(model, FrozenMLP):
         return model
+    if uses_variants(model):
+        raise ValueError("the thinned passes run standard dropout only; this model has another dropout variant "
+                         "(mc_predict falls back to the model's own passes for it)")
     p, classic, acts = dropout_settings(model)
     linears = [_linear(layer.linear, layer.batchnorm) for layer in _hidden_layers(model)]
     linears.append(_linear(model.out, None))

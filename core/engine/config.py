@@ -19,6 +19,8 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "selu", "sigmoid")
 OPTIMIZERS = ("sgd", "sgd+momentum", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_HIDDEN_LAYERS = 4
+MLP_VARIANTS = ("standard", "gaussian", "alpha", "dropconnect", "concrete")
+"""Dropout variants an MLP layer may use (``core.engine.variants.VARIANTS``, the ones with ``in_mlp``)."""
 MAX_NUISANCE = 50
 """At most this many irrelevant noise inputs can be appended to a 2-D set (``DataConfig.nuisance``)."""
 
@@ -94,10 +96,14 @@ class ModelConfig:
     p_hidden: tuple[float, ...] = (0.5, 0.5)
     classic: bool = False
     batchnorm: bool = False  # BatchNorm1d after each hidden Linear (before the activation)
+    variants: tuple[str, ...] = ()  # per hidden layer, one of MLP_VARIANTS; () = standard dropout everywhere
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_hiddens", tuple(int(w) for w in self.num_hiddens))
         object.__setattr__(self, "p_hidden", tuple(float(p) for p in self.p_hidden))
+        object.__setattr__(self, "variants", tuple(str(v) for v in self.variants))
+        if all(v == "standard" for v in self.variants):
+            object.__setattr__(self, "variants", ())  # one spelling for "standard everywhere"
         _check_range("number of hidden layers", len(self.num_hiddens), 1, MAX_HIDDEN_LAYERS)
         for w in self.num_hiddens:
             _check_range("hidden width", w, 2, 256)
@@ -110,6 +116,21 @@ class ModelConfig:
         _check_range("p_input", self.p_input, 0.0, 1.0, hi_open=True)
         for p in self.p_hidden:
             _check_range("p_hidden", p, 0.0, 1.0, hi_open=True)
+        if self.variants:
+            if len(self.variants) != len(self.num_hiddens):
+                raise ConfigError(f"variants needs one dropout variant per hidden layer "
+                                  f"({len(self.num_hiddens)}), got {len(self.variants)}")
+            for v in self.variants:
+                _check_choice("dropout variant", v, MLP_VARIANTS)
+            if self.classic:
+                raise ConfigError("classic (unscaled) dropout is for the standard variant only")
+            for v, p in zip(self.variants, self.p_hidden):
+                if v == "concrete" and p == 0.0:
+                    raise ConfigError("concrete dropout learns p from a starting value in (0, 1); p = 0 is not one")
+
+    def layer_variants(self) -> tuple[str, ...]:
+        """The dropout variant of each hidden layer (``standard`` where none is set)."""
+        return self.variants or ("standard",) * len(self.num_hiddens)
 
     def with_p(self, p_input: float | None = None, p_hidden: tuple[float, ...] | None = None) -> ModelConfig:
         return replace(
@@ -225,7 +246,7 @@ class RunConfig:
 
 
 _PARTS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-_TUPLE_FIELDS = {"num_hiddens": int, "p_hidden": float, "channels": int, "kinds": str}
+_TUPLE_FIELDS = {"num_hiddens": int, "p_hidden": float, "channels": int, "kinds": str, "variants": str}
 
 
 def to_flat(cfg: RunConfig) -> dict[str, Any]:

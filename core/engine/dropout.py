@@ -19,11 +19,16 @@ from torch import nn
 class Dropout(nn.Module):
     """Drop each element with probability ``p``; remember the last keep-mask.
 
+    ``per_example``: the first axis of ``last_mask`` is the batch's (a subclass whose mask is not per
+    example, such as DropConnect's weight mask, sets it False).
+
     ``p`` may be changed at any time (the next forward pass uses it). ``last_mask`` is
     the boolean keep-mask of the last stochastic forward pass (True = kept), or None when
     that pass dropped nothing (p = 0) or none has run.
     ``generator`` (optional) makes the masks reproducible independently of the global RNG.
     """
+
+    per_example = True
 
     def __init__(self, p: float = 0.5, *, classic: bool = False, generator: torch.Generator | None = None):
         super().__init__()

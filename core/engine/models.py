@@ -9,6 +9,7 @@ from torch import nn
 
 from core.engine.config import ModelConfig
 from core.engine.dropout import Dropout, dropout_modules
+from core.engine.variants import ConcreteDropout, DropConnectLinear, DropConnectSlot, make_slot
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -42,9 +43,12 @@ class MLP(nn.Module):
         self.input_dropout = Dropout(cfg.p_input, classic=cfg.classic)
         hidden: list[HiddenLayer] = []
         width_in = num_inputs
-        for width, p in zip(cfg.num_hiddens, cfg.p_hidden):
-            hidden.append(HiddenLayer(nn.Linear(width_in, width), nn.BatchNorm1d(width) if cfg.batchnorm else None,
-                                      ACTIVATIONS[cfg.activation](), Dropout(p, classic=cfg.classic)))
+        for width, p, variant in zip(cfg.num_hiddens, cfg.p_hidden, cfg.layer_variants()):
+            slot = Dropout(p, classic=cfg.classic) if variant == "standard" else make_slot(variant, p)
+            linear = DropConnectLinear(width_in, width, slot) if isinstance(slot, DropConnectSlot) \
+                else nn.Linear(width_in, width)
+            hidden.append(HiddenLayer(linear, nn.BatchNorm1d(width) if cfg.batchnorm else None,
+                                      ACTIVATIONS[cfg.activation](), slot))
             width_in = width
         self.hidden = nn.Sequential(*(m for layer in hidden for m in layer.modules))
         self._hidden_layers = hidden
@@ -52,6 +56,10 @@ class MLP(nn.Module):
         # Found once: the trainer reads them at every step, and a module walk costs microseconds.
         self._dropouts = dropout_modules(self)
         self._linears = [m for m in self.modules() if isinstance(m, nn.Linear)]
+        readers = [layer.linear for layer in hidden[1:]] + [self.out]
+        self.regularized = [(layer.dropout, reader) for layer, reader in zip(hidden, readers)
+                            if isinstance(layer.dropout, ConcreteDropout)]
+        """(concrete dropout, the Linear that reads its output): ``variants.concrete_regularizer``'s pairs."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.hidden(self.input_dropout(x)))

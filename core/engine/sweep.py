@@ -151,10 +151,12 @@ class SweepResult:
     elapsed: float
     cancelled: bool = False
     device: str = "cpu"
+    note: str = ""  # how it ran, when not as one batched model (core.engine.sweep_reference)
 
     def to_json(self) -> dict[str, Any]:
         return strict_json({"members": self.members, "elapsed_s": round(self.elapsed, 3),
-                            "cancelled": self.cancelled, "device": self.device})
+                            "cancelled": self.cancelled, "device": self.device,
+                            **({"note": self.note} if self.note else {})})
 
 
 class _Stack:
@@ -335,11 +337,19 @@ def run_sweep(
     elapsed = time.perf_counter() - start
     if progress is not None:
         progress(Progress(total, total, elapsed))
-    return SweepResult([m for m in members if m is not None], elapsed, device=str(device))
+    note = REFERENCE_NOTE if any(cfg.model.arch == "mlp" and cfg.model.variants for cfg in sweep.members) else ""
+    return SweepResult([m for m in members if m is not None], elapsed, device=str(device), note=note)
 
 
-def _stack_for(cfgs: list[RunConfig], device: torch.device) -> _Stack:
+REFERENCE_NOTE = ("the batched sweep runs standard dropout only: members with another dropout variant trained "
+                  "one by one on the reference modules (core.engine.variants)")
+
+
+def _stack_for(cfgs: list[RunConfig], device: torch.device) -> Any:
     """One group's batched model: ``_Stack`` for MLPs, ``core.engine.cnn_sweep.CNNStack`` for CNNs."""
+    if any(cfg.model.arch == "mlp" and cfg.model.variants for cfg in cfgs):
+        from core.engine.sweep_reference import ReferenceStack  # it builds on Trainer, which this module does not need
+        return ReferenceStack(cfgs, device)
     if cfgs[0].model.arch == "cnn":
         from core.engine.cnn_sweep import CNNStack  # here, not on top: cnn_sweep builds on this module
         return CNNStack(cfgs, device)

@@ -22,6 +22,7 @@ from core.engine.plain import EventLog, bound_series
 from core.engine.dropout import eval_mode, train_mode
 from core.engine.factory import build_model
 from core.engine.models import MLP, pick_device
+from core.engine.variants import concrete_regularizer
 
 DIVERGENCE_LOSS = 100.0
 """A minibatch loss above this (a wrong class predicted with odds of e^100) counts as diverged."""
@@ -90,13 +91,15 @@ class MaskRecorder:
 
     def on_step(self, trainer: Trainer, loss: float) -> None:
         # References only: each forward pass makes new mask tensors, so these stay valid and cost nothing.
-        self._masks = [m.last_mask for m in trainer.model.dropouts]
+        self._masks = [m.last_mask if m.last_mask is None or m.per_example else m.last_mask[None]
+                       for m in trainer.model.dropouts]
 
     def on_epoch(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         pass
 
     def to_plain(self) -> list[list[bool]]:
-        """Input layer first, then each hidden layer; True = unit kept ([] = nothing dropped)."""
+        """Input layer first, then each hidden layer; True = unit kept ([] = nothing dropped). For a dropout
+        variant: Gaussian's and concrete's are multipliers (floats), DropConnect's a weight mask [out][in]."""
         return [[] if m is None else m[0].cpu().tolist() for m in self._masks]
 
 
@@ -163,8 +166,9 @@ class Trainer:
         batch = self._order[self._pos : self._pos + self.cfg.train.batch_size]
         logits = self.model(self.X[batch])
         loss = F.cross_entropy(logits, self.y[batch])
+        penalty = concrete_regularizer(self.model, n)  # concrete dropout's: it learns p (the loss shown is the data's)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if penalty is None else loss + penalty).backward()
         self.optimizer.step()
         if self.cfg.train.max_norm > 0:
             self._apply_max_norm(self.cfg.train.max_norm)
