@@ -94,7 +94,7 @@ class ResidualMLP(nn.Module):
 
     def blocks_used(self) -> float:
         """Branches the last training pass ran, averaged over its examples (``depth`` when none dropped)."""
-        return float(sum(self.depth if m is None else m.float().mean() for m in (d.last_mask for d in self.paths)))
+        return float(sum(1.0 if m is None else m.float().mean() for m in (d.last_mask for d in self.paths)))
 
     def path_masks(self) -> torch.Tensor | None:
         """The last training pass's branch masks, ``[depth, N]`` (True = ran), or None when p = 0."""
