@@ -3,7 +3,9 @@ interview page's judge: ``python -m core judge dropout|mc_predict FILE [--json O
 
 Sweeps write JSON and print a short table; the pages run the same code (core.engine.sweep,
 core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfitting.regime, and for
-``reproduce spatial`` lesson 6's core.labs.cnn.experiments). A bad option prints one line and exits with status 2.
+``reproduce spatial`` lesson 6's core.labs.cnn.experiments; lesson 7's variants, ``reproduce dropconnect``,
+``gaussian``, ``alpha-selu``, ``variational-rnn``, ``droppath``, ``concrete`` and ``early-dropout``, run
+core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``). A bad option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -19,7 +21,8 @@ from typing import Any, Sequence
 
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
-EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial")
+VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *VARIANT_KEYS)
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
 REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
 
@@ -99,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--block-size", type=int, default=None, help="DropBlock's block side (spatial)")
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
                      help="feature maps per conv layer (spatial)")
+    rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
+                     help="any other setting of lesson 7's experiments (dropconnect ... early-dropout), e.g. --set width=64")
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -177,6 +182,10 @@ def _refuse(unused: list[str], key: str) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
+    if args.experiment in VARIANT_KEYS:
+        return _variant(args)
+    if args.set:
+        raise UsageError(f"--set is for lesson 7's experiments ({', '.join(VARIANT_KEYS)}), not {args.experiment}")
     if args.experiment == "spatial":
         return _spatial(args)
     if args.experiment == "regime":
@@ -242,6 +251,30 @@ def _spatial(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": "reproduce", **result.to_json()}
 
 
+def _variant(args: argparse.Namespace) -> dict[str, Any]:
+    """Lesson 7: one dropout variant against standard dropout (core.labs.variants), paired over seeds."""
+    from core.labs.variants.experiments import request, request_work, run_request  # noqa: PLC0415
+
+    changes = _changes(args)
+    for item in changes.pop("set", None) or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set needs NAME=VALUE, got {item!r}")
+        changes[name.strip().replace("-", "_")] = _value(value)
+    req = request(args.experiment, changes)
+    _check_budget(request_work(req))
+    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
+
+
+def _value(text: str) -> Any:
+    """A ``--set`` value: a number, true/false or a [list] as JSON reads them, anything else as text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _check_budget(work: float) -> None:
     """The app's budget for one background run guards the command line too (DROPOUT_LAB_JOB_BUDGET)."""
     from core.live.settings import ServerSettings, over_budget  # noqa: PLC0415
@@ -272,6 +305,11 @@ def _print_spatial(out: dict[str, Any]) -> None:
 
 
 def _print_table(out: dict[str, Any]) -> None:
+    if out.get("experiment") in VARIANT_KEYS:
+        from core.labs.variants.experiments import report_lines  # noqa: PLC0415
+
+        print("\n".join(report_lines(out)))
+        return
     if out.get("experiment") == "spatial":
         _print_spatial(out)
     elif out.get("experiment") == "regime":

@@ -19,6 +19,7 @@ from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
 from core.labs.overfitting.regime import regime_work, run_regime
 from core.labs.uncertainty.regression_runner import LiveRegression
+from core.labs.variants import experiments as variants
 from core.live.jobs import from_fraction
 from core.live.pair import COMMANDS as PAIR_COMMANDS
 from core.live.pair import LiveRunner
@@ -64,6 +65,8 @@ JOBS: dict[str, JobKind] = {
                        lambda key, request: spatial_work(request)),  # lesson 6: none/element/channel/block, paired seeds
     "cnn_rebuild": JobKind(from_fraction(measure_rebuild),
                            lambda key, request: rebuild_work(request)),  # lesson 6: neighbour rebuild, 8x8 vs upsampled
+    "variants": JobKind(lambda key, request, progress, cancelled: variants.run_request(request, progress, cancelled),
+                        lambda key, request: variants.request_work(request)),  # lesson 7: a variant vs standard dropout
     "interview": JobKind(lambda key, request, progress, cancelled: interview.run_experiment(request, progress, cancelled),
                          lambda key, request: interview.experiment_work(request)),  # interview: predict, then observe
 }

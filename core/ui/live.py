@@ -38,7 +38,8 @@ FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step
 STRUCTURAL = {
     "data.dataset": "dataset", "data.noise": "noise", "data.n_train": "training points",
     "data.n_val": "validation points", "data.seed": "seed", "data.nuisance": "nuisance inputs", "model.num_hiddens": "hidden layers",
-    "model.activation": "activation", "model.classic": "dropout form", "model.batchnorm": "BatchNorm", "train.optimizer": "optimizer",
+    "model.activation": "activation", "model.classic": "dropout form", "model.batchnorm": "BatchNorm",
+    "model.variants": "dropout variant", "train.optimizer": "optimizer",
     "train.batch_size": "batch size", "train.max_norm": "max-norm", "train.device": "device",
 }
 

@@ -120,3 +120,30 @@ def test_reproduce_spatial_writes_the_members_the_summary_and_a_verdict_per_clai
     assert all(v["status"] in ("holds", "unclear", "does not hold") for v in data["verdicts"])
     printed = capsys.readouterr().out
     assert "channel dropout gives a lower validation loss" in printed and "8 members in" in printed
+
+
+def test_reproduce_a_variant_with_set_writes_its_summary_signature_and_verdicts(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    code = main(["reproduce", "gaussian", "--seeds", "2", "--epochs", "10", "--set", "width=16", "--set", "p=0.3",
+                 "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text(), parse_constant=reject)
+    assert data["experiment"] == "gaussian" and data["config"]["width"] == 16 and data["config"]["p"] == 0.3
+    assert {row["label"] for row in data["summary"]} == {"none", "bernoulli", "gaussian"}
+    assert data["signature"]["theory_var"] == pytest.approx(0.3 / 0.7)
+    assert [v["claim"] for v in data["verdicts"]] == ["gaussian agrees with bernoulli", "gaussian beats none"]
+    printed = capsys.readouterr().out
+    assert "Gaussian dropout" in printed and "[" in printed and "done in" in printed
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["reproduce", "gaussian", "--set", "colour=blue"], "unknown setting(s): colour"),
+    (["reproduce", "gaussian", "--set", "width"], "--set needs NAME=VALUE"),
+    (["reproduce", "gaussian", "--set", "width=2.5"], "width"),
+    (["reproduce", "gaussian", "--hidden", "8,8"], "unknown setting(s): hidden"),
+    (["reproduce", "fig9a", "--set", "width=8"], "--set is for lesson 7's experiments"),
+])
+def test_a_bad_variant_setting_is_one_line_and_exit_2(argv, says, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and err.count("\n") == 1

@@ -58,11 +58,14 @@ def _lab_links():
 
     pages = {lesson.id.split("_", 1)[1] for lesson in all_lessons()}
     from core.ui.labs.overfitting import REGIME  # noqa: PLC0415 (the picker's last choice, the regime map)
+    from core.labs.variants.experiments import KEYS  # noqa: PLC0415 (lesson 7's experiments)
 
-    return pages, {"preset": set(PRESETS), "experiment": {*EXPERIMENTS, REGIME}}
+    return pages, {"preset": set(PRESETS), "experiment": {*EXPERIMENTS, REGIME, *KEYS}}
 
 
 def test_every_lab_link_opens_a_page_that_exists_with_values_it_reads(bank):
+    from core.labs.variants.experiments import KEYS  # noqa: PLC0415
+
     pages, values = _lab_links()
     for qid in bank.ids:
         lab = bank.question(qid).lab
@@ -71,7 +74,9 @@ def test_every_lab_link_opens_a_page_that_exists_with_values_it_reads(bank):
         for pair in filter(None, query.split("&")):
             name, _, value = pair.partition("=")
             assert value in values.get(name, ()), f"{qid}: /{slug} does not read {name}={value}"
-            assert (slug, name) in {("playground", "preset"), ("overfitting", "experiment")}, qid
+            assert (slug, name) in {("playground", "preset"), ("overfitting", "experiment"), ("variants", "experiment")}, qid
+            if slug == "variants":
+                assert value in KEYS, f"{qid}: lesson 7 has no experiment {value}"
 
 
 def test_every_predict_question_names_a_live_experiment_that_exists(bank):

@@ -79,6 +79,7 @@ def sidebar_controls() -> Settings:
                           help="Width of every hidden layer. Changing it starts a new run.")
         activation = st.selectbox("Activation", ACTIVATIONS, key=NS + "activation",
                                   help="Non-linearity after each hidden layer. Changing it starts a new run.")
+        selu_note = st.empty()  # filled below, once the drop probabilities are known
         p_input = _p_slider("Input dropout p", "p_input",
                             "Probability of DROPPING each input coordinate at a training step. "
                             "Takes effect at the next step, no reset.")
@@ -88,6 +89,10 @@ def sidebar_controls() -> Settings:
                       "survivors are scaled by 1/(1-p)). Takes effect at the next step, no reset.")
             for i in range(layers)
         )
+    if activation == "selu" and (p_input > 0 or any(p > 0 for p in p_hidden)):
+        selu_note.caption("⚠️ This is standard dropout on a SELU network: a dropped unit becomes 0, which is not "
+                          "where SELU rests, so the activations drift from the mean 0 and variance 1 that SELU keeps "
+                          "by itself. AlphaDropout is the variant made for SELU: lesson 7 measures the difference.")
     with sb.expander("Training", expanded=True):
         optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=NS + "optimizer",
                                  help="sgd+momentum uses momentum 0.9. Changing it starts a new run.")
