@@ -168,3 +168,14 @@ def test_nuisance_inputs_start_a_new_run_with_them_and_the_map_still_draws(open_
     assert not at.exception
     maps = [c for c in charts(at) if c["layout"]["title"]["text"].startswith("Decision map")]
     assert len(maps) == 2
+
+
+def test_standard_dropout_on_selu_is_pointed_out_and_alpha_dropout_named(open_page):
+    at = open_page(PLAYGROUND, preset="tiny")
+    assert not any("standard dropout on a SELU network" in c.value for c in at.caption)
+    at.selectbox(key=NS + "activation").set_value("selu").run()
+    assert not at.exception
+    if all(s.value == 0 for s in at.slider if s.key and s.key.startswith(NS + "p_")):
+        at.slider(key=NS + "p_hidden_0").set_value(0.5).run()
+    note = [c.value for c in at.caption if "standard dropout on a SELU network" in c.value]
+    assert note and "AlphaDropout" in note[0] and "lesson 7" in note[0]
