@@ -103,6 +103,7 @@ def train_one(s: Settings, side: str, seed: int, split: Any, clock: Clock) -> di
     Xv, yv = torch.tensor(split.X_val, dtype=torch.float32), torch.tensor(split.y_val, dtype=torch.long)
     curve: dict[str, list[float]] = {"epoch": [], "val_loss": []}
     blocks: list[float] = []
+    paths = None
     for epoch in range(1, s.epochs + 1):
         train_mode(model)
         for idx in torch.randperm(s.n_train, generator=order).split(BATCH):
@@ -110,13 +111,14 @@ def train_one(s: Settings, side: str, seed: int, split: Any, clock: Clock) -> di
             F.cross_entropy(model(X[idx]), y[idx]).backward()
             opt.step()
             blocks.append(model.blocks_used())
+            paths = model.path_masks()  # the last training step's: [depth, examples], True = the branch ran
             clock.tick()
         curve["epoch"].append(float(epoch))
         curve["val_loss"].append(evaluate(model, Xv, yv)[0])
     val_loss, val_err = evaluate(model, Xv, yv)
     train_loss, train_err = evaluate(model, X, y)
     return {"val_loss": val_loss, "val_err": val_err, "train_loss": train_loss, "train_err": train_err,
-            "curve": curve, "blocks": blocks}
+            "curve": curve, "blocks": blocks, "paths": [] if paths is None else paths.int().tolist()}
 
 
 def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -152,8 +154,9 @@ def run(settings: Settings | None = None, progress: Callable[[Progress], None] |
     used = {side: {seed: float(np.mean(r["blocks"])) for seed, r in runs[side].items()} for side in SIDES}
     verdicts = judge(s, used["droppath"], {side: metric[side]["val_loss"] for side in SIDES})
     rows = summary_rows({side: {**metric[side], "blocks_used": used[side]} for side in SIDES})
-    return VariantResult(KEY, TITLE, CLAIM, s, rows, verdicts, series=series_of(s, runs),
-                         signature=signature(s, used["droppath"]), elapsed=clock.elapsed)
+    sig: dict[str, Any] = {**signature(s, used["droppath"]), "branch_mask": runs["droppath"][0]["paths"]}
+    return VariantResult(KEY, TITLE, CLAIM, s, rows, verdicts, series=series_of(s, runs), signature=sig,
+                         elapsed=clock.elapsed)
 
 
 def judge(s: Settings, used: dict[int, float], val_loss: dict[str, dict[int, float]]

@@ -115,17 +115,21 @@ def _matrices(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, np.n
             yield " · ".join(path), z
 
 
+AXES = {"branch": ("residual block", "example"), "mask": ("time step", "unit")}
+"""A signature table's rows and columns, by a word in its name: DropPath's branch mask (one row per block, one
+column per example of the minibatch), an RNN's mask (one row per time step)."""
+
+
 def result_figures(result: Any) -> list[Any]:
     """The signature's masks (any 2-D table, e.g. time x units) as heatmaps, then the series' line charts."""
     figs = []
     for name, z in _matrices(result.signature):
         binary = bool(np.isin(z, (0.0, 1.0)).all())
-        over_time = "mask" in name  # an RNN's mask: one row per time step
-        figs.append(_heatmap(z, name.replace("_", " ") + (": time step x unit, blue kept, grey dropped" if over_time else ""),
-                             scale=MASK_SCALE if binary else NOISE_SCALE,
+        rows, cols = AXES.get(next((k for k in AXES if k in name), ""), ("row", "column"))
+        suffix = f": {rows} x {cols}, blue kept, grey dropped" if binary and rows != "row" else ""
+        figs.append(_heatmap(z, name.replace("_", " ") + suffix, scale=MASK_SCALE if binary else NOISE_SCALE,
                              zmin=0 if binary else float(z.min()), zmax=1 if binary else float(z.max()),
-                             x_title="unit", y_title="time step" if over_time else "row",
-                             height=max(170, min(320, 40 + 8 * z.shape[0]))))
+                             x_title=cols, y_title=rows, height=max(170, min(320, 40 + 8 * z.shape[0]))))
     return figs + series_figures(result.series)
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from core.analysis.verdicts import FAILS, HOLDS, UNCLEAR
 from core.engine.config import ConfigError
+from core.engine.variants import ConcreteDropout
 from core.labs.variants import concrete
+from core.labs.variants.common import Clock
 
 SMALL = concrete.Settings(sizes=(20, 500), seeds=2, steps=150, width=16)
 
@@ -45,6 +47,23 @@ def test_the_trajectory_starts_at_p_start_and_ends_at_the_learned_p(small):
     final = small.series["learned p"]["mean over seeds"]
     assert final["n_train"] == [float(n) for n in SMALL.sizes]
     assert final["p"] == [small.signature[f"p_n{n}"] for n in SMALL.sizes]
+
+
+@pytest.mark.parametrize("n_train", [20, 500])
+def test_the_trainer_gives_each_layers_regularizer_the_training_set_size(monkeypatch, n_train):
+    seen = []
+    original = ConcreteDropout.regularizer
+
+    def spy(self, weight, n):
+        seen.append((self, weight.shape[1], n))
+        return original(self, weight, n)
+
+    monkeypatch.setattr(ConcreteDropout, "regularizer", spy)
+    clock = Clock(20, None, None)
+    concrete.train_one(concrete.Settings(steps=20, width=16), n_train, 0, clock)
+    assert len(seen) == 2 * 20  # both hidden layers, every step
+    assert {n for _, _, n in seen} == {n_train}
+    assert {k for _, k, _ in seen} == {16}  # K: the width the reading Linear takes in
 
 
 @pytest.mark.parametrize("steps", [20, 150, 1000, 20_000])

@@ -82,7 +82,9 @@ def test_a_small_run_records_blocks_every_step_and_is_strict_json_and_determinis
     sizes = [16, 16, 8] * SMALL.epochs
     var_mean = sum(SMALL.depth * SMALL.p * (1 - SMALL.p) / n for n in sizes) / len(sizes) ** 2 / SMALL.seeds
     assert abs(first.signature["blocks_used"] - SMALL.theory_blocks) < 5 * math.sqrt(var_mean)
-    assert all(isinstance(v, float) for v in first.signature.values())
+    mask = first.signature["branch_mask"]  # the last step's branches, drawn on the page: block x example
+    assert len(mask) == SMALL.depth and all(set(row) <= {0, 1} for row in mask)
+    assert all(isinstance(v, float) for k, v in first.signature.items() if k != "branch_mask")
     text = json.dumps(first.to_json(), allow_nan=False)
     assert json.loads(text)["experiment"] == "droppath"
     again = droppath.run(SMALL)

@@ -44,6 +44,8 @@ def test_series_and_signature_tables_become_charts_one_line_per_side():
     figs = figures.result_figures(result)
     titles = [title(f) for f in figs]
     assert titles[0].startswith("naive mask: time step x unit")
+    branch = VariantResult("droppath", "t", "c", Settings(), signature={"branch_mask": [[1, 0], [1, 1]]})
+    assert title(figures.result_figures(branch)[0]) == "branch mask: residual block x example, blue kept, grey dropped"
     assert "val loss by epoch" in titles and "p trajectory · p by step" in titles
     loss = figs[titles.index("val loss by epoch")]
     assert [t.name for t in loss.data] == ["none", "gaussian"]
