@@ -91,10 +91,13 @@ def test_residual_blocks_used_is_depth_times_keep(p):
     assert abs(float(per_example.var()) - depth * p * (1 - p)) < 0.1 * depth * p * (1 - p)
 
 
-def test_residual_at_p_zero_uses_every_block():
+def test_residual_at_p_zero_and_in_eval_uses_every_block():
     model = train_mode(build_residual(0, depth=6, width=8, p=0.0))
     model(torch.randn(50, 2))
     assert model.blocks_used() == 6
+    evaluated = eval_mode(build_residual(0, depth=6, width=8, p=0.5))
+    evaluated(torch.randn(50, 2))
+    assert evaluated.blocks_used() == 6 and evaluated.path_masks() is None
 
 
 def test_residual_at_p_zero_has_no_masks_and_eval_is_deterministic():

@@ -85,6 +85,23 @@ def test_alpha_dropout_keeps_mean_zero_and_variance_one_and_drops_a_fraction_p(p
 
 
 @pytest.mark.parametrize("p", [0.05, 0.1, 0.2])
+def test_alpha_dropout_keeps_selus_fixed_point(p):
+    """SELU maps N(0, 1) to mean 0, variance 1 (its defining fixed point); AlphaDropout after it keeps both,
+    where standard dropout keeps the mean but inflates the variance to 1 / (1 - p)."""
+    h = F.selu(torch.randn(N, generator=_gen(30)))
+    assert abs(float(h.mean())) < Z * float(h.std()) / math.sqrt(N)
+    assert abs(float(h.var()) - 1) < Z * _var_se(h)
+    layer = AlphaDropout(p, generator=_gen(31))
+    out = layer(h)
+    assert abs(float(out.mean())) < Z * float(out.std()) / math.sqrt(N) + abs(float(h.mean()))
+    assert abs(float(out.var()) - 1) < Z * _var_se(out) + abs(float(h.var()) - 1)
+    assert abs(float((~layer.last_mask).float().mean()) - p) < _frac_tol(p, N)
+    plain = Dropout(p, generator=_gen(32))(h)
+    assert abs(float(plain.var()) - 1 / (1 - p)) < Z * _var_se(plain) + abs(float(h.var()) - 1) / (1 - p)
+    assert float(plain.var()) - 1 > 10 * _var_se(plain)  # clearly off the fixed point
+
+
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.2])
 def test_alpha_dropout_gives_torchs_values_kept_and_dropped(p):
     a, b = alpha_affine(p)
     alpha = -ALPHA_PRIME  # torch's constant 1.7580993408473766
