@@ -207,10 +207,12 @@ class ThreadedRunner(ABC):
             return 0
         return None
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, message: str | None = None) -> None:
+        """Change state and publish once, with the message that goes with it: a reader never sees
+        the new state without its reason."""
         self._state = state
         if state in ("playing", "paused"):
-            self._message = None
+            self._message = message
         self._sync_gate()
         self._publish()
 
@@ -304,9 +306,7 @@ class ThreadedRunner(ABC):
         watched, and the CPU it would take goes to the runs that are."""
         if self._unwatched_pause is None or time.monotonic() - self._watched <= self._unwatched_pause:
             return False
-        self._set_state("paused")
-        self._message = UNWATCHED.format(seconds=self._unwatched_pause)
-        self._publish()
+        self._set_state("paused", UNWATCHED.format(seconds=self._unwatched_pause))
         return True
 
     def _pacing_wait(self, paced_since: tuple[float, int] | None) -> float:
