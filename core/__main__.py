@@ -5,8 +5,7 @@ Sweeps write JSON and print a short table; the pages run the same code (core.eng
 core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfitting.regime, and for
 ``reproduce spatial`` lesson 6's core.labs.cnn.experiments; lesson 7's variants, ``reproduce dropconnect``,
 ``gaussian``, ``alpha-selu``, ``variational-rnn``, ``droppath``, ``concrete`` and ``early-dropout``, run
-core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``; lesson 8's
-``bn-shift`` runs core.labs.batchnorm.shift, its settings through ``--set`` too). A bad option prints one line and exits with status 2.
+core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``). A bad option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -23,9 +22,7 @@ from typing import Any, Sequence
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
-BATCHNORM_KEYS = ("bn-shift",)
-SET_KEYS = (*VARIANT_KEYS, *BATCHNORM_KEYS)  # the experiments whose settings go through --set
-EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *SET_KEYS)
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *VARIANT_KEYS)
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
 REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
 
@@ -187,10 +184,8 @@ def _refuse(unused: list[str], key: str) -> None:
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.experiment in VARIANT_KEYS:
         return _variant(args)
-    if args.experiment in BATCHNORM_KEYS:
-        return _batchnorm(args)
     if args.set:
-        raise UsageError(f"--set is for lessons 7 and 8's experiments ({', '.join(SET_KEYS)}), not {args.experiment}")
+        raise UsageError(f"--set is for lesson 7's experiments ({', '.join(VARIANT_KEYS)}), not {args.experiment}")
     if args.experiment == "spatial":
         return _spatial(args)
     if args.experiment == "regime":
@@ -260,29 +255,15 @@ def _variant(args: argparse.Namespace) -> dict[str, Any]:
     """Lesson 7: one dropout variant against standard dropout (core.labs.variants), paired over seeds."""
     from core.labs.variants.experiments import request, request_work, run_request  # noqa: PLC0415
 
-    req = request(args.experiment, _set_changes(args))
-    _check_budget(request_work(req))
-    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
-
-
-def _batchnorm(args: argparse.Namespace) -> dict[str, Any]:
-    """Lesson 8: the variance shift per BatchNorm layer against its closed form (core.labs.batchnorm)."""
-    from core.labs.batchnorm import shift  # noqa: PLC0415
-
-    settings = shift.ShiftSettings.from_json(_set_changes(args))
-    _check_budget(shift.work(settings))
-    return {"command": "reproduce", **shift.measure_shift(settings, progress=_progress_printer(args.quiet)).to_json()}
-
-
-def _set_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """The options given (as ``_changes`` finds them) and each ``--set NAME=VALUE``."""
     changes = _changes(args)
     for item in changes.pop("set", None) or ():
         name, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--set needs NAME=VALUE, got {item!r}")
         changes[name.strip().replace("-", "_")] = _value(value)
-    return changes
+    req = request(args.experiment, changes)
+    _check_budget(request_work(req))
+    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
 
 
 def _value(text: str) -> Any:
@@ -328,11 +309,6 @@ def _print_table(out: dict[str, Any]) -> None:
         from core.labs.variants.experiments import report_lines  # noqa: PLC0415
 
         print("\n".join(report_lines(out)))
-        return
-    if out.get("experiment") in BATCHNORM_KEYS:
-        from core.labs.batchnorm.shift import lines  # noqa: PLC0415
-
-        print("\n".join(lines(out)))
         return
     if out.get("experiment") == "spatial":
         _print_spatial(out)
