@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
+from core.engine.config import DataConfig
+from core.engine.datasets import make_split
 from core.engine.dropout import Dropout
 from core.engine.variants import GaussianDropout
 
@@ -111,3 +114,11 @@ def fit(net: BNNet, X: torch.Tensor, y: torch.Tensor, steps: int, *, seed: int, 
         if tick is not None:
             tick()
     return losses
+
+
+def digits(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The lesson's data: scikit-learn's 1797 8x8 digits, 1000 to train on and 797 held out
+    (X_train, y_train, X_val, y_val; the split is fixed by ``seed``)."""
+    split = make_split(DataConfig(dataset="digits", noise=0.0, n_train=1000, n_val=797, seed=seed))
+    return (torch.from_numpy(split.X_train), torch.from_numpy(split.y_train),
+            torch.from_numpy(split.X_val), torch.from_numpy(np.asarray(split.y_val)))

@@ -31,13 +31,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.engine.config import ConfigError, DataConfig, check_number
-from core.engine.datasets import make_split
+from core.engine.config import ConfigError, check_number
 from core.engine.dropout import eval_mode
 from core.engine.models import seeded
 from core.engine.plain import strict_json
 from core.engine.sweep import Progress
-from core.labs.batchnorm.net import NOISES, BNNet, fit, noise_variance
+from core.labs.batchnorm.net import NOISES, BNNet, digits, fit, noise_variance
 
 KEY = "bn-shift"
 TITLE = "The variance shift, per BatchNorm layer"
@@ -128,16 +127,11 @@ class ShiftResult:
                             "layers": [asdict(layer) for layer in self.layers]})
 
 
-def _digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    split = make_split(DataConfig(dataset="digits", noise=0.0, n_train=1000, n_val=797, seed=0))
-    X_all = torch.from_numpy(np.concatenate([split.X_train, split.X_val]))
-    return torch.from_numpy(split.X_train), torch.from_numpy(split.y_train), X_all
-
-
 def measure_shift(settings: ShiftSettings, progress: Callable[[Progress], None] | None = None,
                   cancelled: Callable[[], bool] | None = None) -> ShiftResult:
     start = time.perf_counter()
-    X_train, y_train, X_all = _digits()
+    X_train, y_train, X_val, _ = digits()
+    X_all = torch.cat([X_train, X_val])
     net = seeded(settings.seed, lambda: BNNet(X_all.shape[1], settings.width, settings.depth, 10,
                                               settings.p, settings.noise, settings.beta))
     total, done = max(1, settings.train_steps), [0]
