@@ -1,0 +1,39 @@
+import copy
+
+import pytest
+
+from core.engine.config import ConfigError
+from core.engine.models import seeded
+from core.labs.batchnorm.fixes import FixSettings, recompute_statistics, score
+from core.labs.batchnorm.net import digits, fit
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y, Xv, yv = digits()
+    s = FixSettings(train_steps=200, seeds=2)
+    net = seeded(0, lambda: s.net("as is"))
+    fit(net, X, y, s.train_steps, seed=0)
+    return net, X, Xv, yv
+
+
+def test_recomputing_the_statistics_makes_them_describe_test_time(trained):
+    net, X, Xv, yv = trained
+    before = score(net, Xv, yv)
+    after = score(recompute_statistics(copy.deepcopy(net), X), Xv, yv)
+    assert before["stored_over_test"] > 1.15  # dropout p=0.5 inflated the last BatchNorm's running variance
+    assert abs(after["stored_over_test"] - 1.0) < 0.1  # recomputed with dropout off: it matches test time
+    assert 0.0 <= after["ece"] <= 1.0 and after["val_acc"] > 0.8
+
+
+def test_recomputing_changes_no_weight(trained):
+    net, X, _, _ = trained
+    fixed = recompute_statistics(copy.deepcopy(net), X)
+    for (name, a), b in zip(net.named_parameters(), fixed.parameters()):
+        assert (a == b).all(), name
+
+
+@pytest.mark.parametrize("bad", [{"p": 0.0}, {"seeds": 1}, {"depth": 9}, {"nonsense": 1}])
+def test_bad_settings_are_refused_with_a_sentence(bad):
+    with pytest.raises(ConfigError):
+        FixSettings.from_json({**FixSettings().to_json(), **bad})
