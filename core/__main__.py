@@ -6,7 +6,8 @@ core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfittin
 ``reproduce spatial`` lesson 6's core.labs.cnn.experiments; lesson 7's variants, ``reproduce dropconnect``,
 ``gaussian``, ``alpha-selu``, ``variational-rnn``, ``droppath``, ``concrete`` and ``early-dropout``, run
 core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``; lesson 8's
-``bn-shift`` runs core.labs.batchnorm.shift, its settings through ``--set`` too). A bad option prints one line and exits with status 2.
+``bn-shift``, ``bn-fixes``, ``bn-mc`` and ``dropout-lr`` run core.labs.batchnorm.experiments, their settings
+through ``--set`` too). A bad option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -23,7 +24,7 @@ from typing import Any, Sequence
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
-BATCHNORM_KEYS = ("bn-shift",)
+BATCHNORM_KEYS = ("bn-shift", "bn-fixes", "bn-mc", "dropout-lr")
 SET_KEYS = (*VARIANT_KEYS, *BATCHNORM_KEYS)  # the experiments whose settings go through --set
 EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *SET_KEYS)
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
                      help="feature maps per conv layer (spatial)")
     rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
-                     help="any other setting of lesson 7's experiments (dropconnect ... early-dropout), e.g. --set width=64")
+                     help="any setting of lessons 7 and 8's experiments (dropconnect ... dropout-lr), e.g. --set width=64")
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -266,12 +267,12 @@ def _variant(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _batchnorm(args: argparse.Namespace) -> dict[str, Any]:
-    """Lesson 8: the variance shift per BatchNorm layer against its closed form (core.labs.batchnorm)."""
-    from core.labs.batchnorm import shift  # noqa: PLC0415
+    """Lesson 8: dropout meets BatchNorm, batch size and learning rate (core.labs.batchnorm.experiments)."""
+    from core.labs.batchnorm import experiments  # noqa: PLC0415
 
-    settings = shift.ShiftSettings.from_json(_set_changes(args))
-    _check_budget(shift.work(settings))
-    return {"command": "reproduce", **shift.measure_shift(settings, progress=_progress_printer(args.quiet)).to_json()}
+    req = experiments.request(args.experiment, _set_changes(args))
+    _check_budget(experiments.request_work(req))
+    return {"command": "reproduce", **experiments.run_request(req, progress=_progress_printer(args.quiet)).to_json()}
 
 
 def _set_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -324,15 +325,11 @@ def _print_spatial(out: dict[str, Any]) -> None:
 
 
 def _print_table(out: dict[str, Any]) -> None:
-    if out.get("experiment") in VARIANT_KEYS:
-        from core.labs.variants.experiments import report_lines  # noqa: PLC0415
+    if out.get("experiment") in SET_KEYS:  # lessons 7 and 8 print their own tables
+        from core.labs.batchnorm.experiments import report_lines as batchnorm_lines  # noqa: PLC0415
+        from core.labs.variants.experiments import report_lines as variant_lines  # noqa: PLC0415
 
-        print("\n".join(report_lines(out)))
-        return
-    if out.get("experiment") in BATCHNORM_KEYS:
-        from core.labs.batchnorm.shift import lines  # noqa: PLC0415
-
-        print("\n".join(lines(out)))
+        print("\n".join((variant_lines if out["experiment"] in VARIANT_KEYS else batchnorm_lines)(out)))
         return
     if out.get("experiment") == "spatial":
         _print_spatial(out)
