@@ -118,11 +118,12 @@ class ShiftResult:
     settings: ShiftSettings
     layers: list[LayerShift]
     elapsed: float = 0.0
+    cancelled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         s2 = self.settings.s2
         return strict_json({"experiment": KEY, "title": TITLE, "config": self.settings.to_json(), "s2": s2,
-                            "elapsed_s": round(self.elapsed, 3),
+                            "elapsed_s": round(self.elapsed, 3), "cancelled": self.cancelled,
                             "summary": [layer.summary(s2) for layer in self.layers],
                             "layers": [asdict(layer) for layer in self.layers]})
 
@@ -144,7 +145,10 @@ def measure_shift(settings: ShiftSettings, progress: Callable[[Progress], None] 
             if progress is not None:
                 progress(Progress(done[0], total, time.perf_counter() - start))
 
-    fit(net, X_train, y_train, settings.train_steps, seed=settings.seed, tick=tick)
+    try:
+        fit(net, X_train, y_train, settings.train_steps, seed=settings.seed, tick=tick)
+    except InterruptedError:
+        return ShiftResult(settings, [], time.perf_counter() - start, cancelled=True)
     layers = _measure(net, X_all, settings)
     if progress is not None:
         progress(Progress(total, total, time.perf_counter() - start))
@@ -210,6 +214,8 @@ def _stored(norm: torch.nn.BatchNorm1d, z_test: torch.Tensor) -> list[float]:
 def lines(out: dict[str, Any]) -> list[str]:
     """The command line's table: per BatchNorm layer, measured against both closed forms."""
     cfg = out["config"]
+    if out.get("cancelled"):
+        return [f"{out['title']}: cancelled"]
     rows = [f"{out['title']}: {cfg['noise']} p={cfg['p']} (noise variance s2 = {out['s2']:.4g}), width "
             f"{cfg['width']}, depth {cfg['depth']}, {cfg['train_steps']} training steps"]
     rows.append("  layer  reads noise  train/eval variance: measured  formula  zero-mean 1+s2   max|z|"
