@@ -5,7 +5,9 @@ Sweeps write JSON and print a short table; the pages run the same code (core.eng
 core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfitting.regime, and for
 ``reproduce spatial`` lesson 6's core.labs.cnn.experiments; lesson 7's variants, ``reproduce dropconnect``,
 ``gaussian``, ``alpha-selu``, ``variational-rnn``, ``droppath``, ``concrete`` and ``early-dropout``, run
-core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``). A bad option prints one line and exits with status 2.
+core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``; lesson 8's
+``bn-shift``, ``bn-fixes``, ``bn-mc`` and ``dropout-lr`` run core.labs.batchnorm.experiments, their settings
+through ``--set`` too). A bad option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -22,7 +24,9 @@ from typing import Any, Sequence
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
-EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *VARIANT_KEYS)
+BATCHNORM_KEYS = ("bn-shift", "bn-fixes", "bn-mc", "dropout-lr")
+SET_KEYS = (*VARIANT_KEYS, *BATCHNORM_KEYS)  # the experiments whose settings go through --set
+EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *SET_KEYS)
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
 REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
 
@@ -103,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
                      help="feature maps per conv layer (spatial)")
     rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
-                     help="any other setting of lesson 7's experiments (dropconnect ... early-dropout), e.g. --set width=64")
+                     help="any setting of lessons 7 and 8's experiments (dropconnect ... dropout-lr), e.g. --set width=64")
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -184,8 +188,10 @@ def _refuse(unused: list[str], key: str) -> None:
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
     if args.experiment in VARIANT_KEYS:
         return _variant(args)
+    if args.experiment in BATCHNORM_KEYS:
+        return _batchnorm(args)
     if args.set:
-        raise UsageError(f"--set is for lesson 7's experiments ({', '.join(VARIANT_KEYS)}), not {args.experiment}")
+        raise UsageError(f"--set is for lessons 7 and 8's experiments ({', '.join(SET_KEYS)}), not {args.experiment}")
     if args.experiment == "spatial":
         return _spatial(args)
     if args.experiment == "regime":
@@ -255,15 +261,29 @@ def _variant(args: argparse.Namespace) -> dict[str, Any]:
     """Lesson 7: one dropout variant against standard dropout (core.labs.variants), paired over seeds."""
     from core.labs.variants.experiments import request, request_work, run_request  # noqa: PLC0415
 
+    req = request(args.experiment, _set_changes(args))
+    _check_budget(request_work(req))
+    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
+
+
+def _batchnorm(args: argparse.Namespace) -> dict[str, Any]:
+    """Lesson 8: dropout meets BatchNorm, batch size and learning rate (core.labs.batchnorm.experiments)."""
+    from core.labs.batchnorm import experiments  # noqa: PLC0415
+
+    req = experiments.request(args.experiment, _set_changes(args))
+    _check_budget(experiments.request_work(req))
+    return {"command": "reproduce", **experiments.run_request(req, progress=_progress_printer(args.quiet)).to_json()}
+
+
+def _set_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given (as ``_changes`` finds them) and each ``--set NAME=VALUE``."""
     changes = _changes(args)
     for item in changes.pop("set", None) or ():
         name, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--set needs NAME=VALUE, got {item!r}")
         changes[name.strip().replace("-", "_")] = _value(value)
-    req = request(args.experiment, changes)
-    _check_budget(request_work(req))
-    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
+    return changes
 
 
 def _value(text: str) -> Any:
@@ -305,10 +325,11 @@ def _print_spatial(out: dict[str, Any]) -> None:
 
 
 def _print_table(out: dict[str, Any]) -> None:
-    if out.get("experiment") in VARIANT_KEYS:
-        from core.labs.variants.experiments import report_lines  # noqa: PLC0415
+    if out.get("experiment") in SET_KEYS:  # lessons 7 and 8 print their own tables
+        from core.labs.batchnorm.experiments import report_lines as batchnorm_lines  # noqa: PLC0415
+        from core.labs.variants.experiments import report_lines as variant_lines  # noqa: PLC0415
 
-        print("\n".join(report_lines(out)))
+        print("\n".join((variant_lines if out["experiment"] in VARIANT_KEYS else batchnorm_lines)(out)))
         return
     if out.get("experiment") == "spatial":
         _print_spatial(out)

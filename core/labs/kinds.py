@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.analysis.calibration import calibrate, calibration_work
+from core.labs.batchnorm import experiments as batchnorm
 from core.labs.cnn.experiments import run_spatial, spatial_work
 from core.labs.cnn.rebuild import measure_rebuild, rebuild_work
 from core.labs.cnn.runner import LiveCNN
@@ -67,6 +68,8 @@ JOBS: dict[str, JobKind] = {
                            lambda key, request: rebuild_work(request)),  # lesson 6: neighbour rebuild, 8x8 vs upsampled
     "variants": JobKind(lambda key, request, progress, cancelled: variants.run_request(request, progress, cancelled),
                         lambda key, request: variants.request_work(request)),  # lesson 7: a variant vs standard dropout
+    "batchnorm": JobKind(lambda key, request, progress, cancelled: batchnorm.run_request(request, progress, cancelled),
+                         lambda key, request: batchnorm.request_work(request)),  # lesson 8: shift, fixes, MC, lr
     "interview": JobKind(lambda key, request, progress, cancelled: interview.run_experiment(request, progress, cancelled),
                          lambda key, request: interview.experiment_work(request)),  # interview: predict, then observe
 }

@@ -1,0 +1,1 @@
+"""Lesson 8: dropout meets BatchNorm (the variance shift), batch size and learning rate."""
