@@ -177,3 +177,24 @@ def run_now(job: str, key: str, settings: Any, *, what: str, timeout: float = 60
         st.warning(f"{what.rstrip('…')} did not finish within {timeout:.0f} s: the server is busy. Try again in a "
                    "moment.")
     return None
+
+
+def experiment_panel(panel: JobPanel, key: str, make: Callable[[], Any], *, seconds: str) -> dict[str, Any] | None:
+    """A lab experiment's panel (its table in ``core.engine.registry``): the request ``make()`` builds (a setting it
+    refuses is said, and nothing runs), Run with its cost in words, progress, then the result's JSON; None until
+    there is one, or after a cancel (said)."""
+    try:
+        req = make()
+    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
+        st.error(f"These settings do not make a valid run: {exc}")
+        req = None
+    result = panel.draw(key, req, progress=f"Running {key}", run_label="▶ Run the experiment",
+                        run_help=f"Runs in the background ({seconds} at the defaults on 2 cores). "
+                                 f"`python -m core reproduce {key}` runs the same.")
+    if result is None:
+        return None
+    out = result.to_json()
+    if out.get("cancelled"):
+        st.info("That run was cancelled: nothing judged.")
+        return None
+    return out
