@@ -6,8 +6,10 @@ core.labs.overfitting.experiments, for ``reproduce regime`` core.labs.overfittin
 ``reproduce spatial`` lesson 6's core.labs.cnn.experiments; lesson 7's variants, ``reproduce dropconnect``,
 ``gaussian``, ``alpha-selu``, ``variational-rnn``, ``droppath``, ``concrete`` and ``early-dropout``, run
 core.labs.variants.experiments, each with its own settings through ``--set NAME=VALUE``; lesson 8's
-``bn-shift``, ``bn-fixes``, ``bn-mc`` and ``dropout-lr`` run core.labs.batchnorm.experiments, their settings
-through ``--set`` too). A bad option prints one line and exits with status 2.
+``bn-shift``, ``bn-fixes``, ``bn-mc`` and ``dropout-lr`` run core.labs.batchnorm.experiments, lesson 9's
+``leak`` and ``serving`` core.labs.production.experiments, their settings through ``--set`` too, or the
+options they share with the rest, ``--rates --seeds --leak --n-train --steps --lr --batch-size``). A bad
+option prints one line and exits with status 2.
 
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
@@ -15,6 +17,7 @@ through ``--set`` too). A bad option prints one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -25,7 +28,11 @@ from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, 
 
 VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
 BATCHNORM_KEYS = ("bn-shift", "bn-fixes", "bn-mc", "dropout-lr")
-SET_KEYS = (*VARIANT_KEYS, *BATCHNORM_KEYS)  # the experiments whose settings go through --set
+PRODUCTION_KEYS = ("leak", "serving")
+LAB_TABLES = {**dict.fromkeys(VARIANT_KEYS, "core.labs.variants.experiments"),
+              **dict.fromkeys(BATCHNORM_KEYS, "core.labs.batchnorm.experiments"),
+              **dict.fromkeys(PRODUCTION_KEYS, "core.labs.production.experiments")}
+SET_KEYS = tuple(LAB_TABLES)  # the experiments whose settings go through --set (lessons 7 to 9)
 EXPERIMENT_KEYS = ("fig9a", "fig9b", "fig10", "hinton", "table9", "regime", "spatial", *SET_KEYS)
 CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 6's spatial experiment has
 REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
@@ -106,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--block-size", type=int, default=None, help="DropBlock's block side (spatial)")
     rep.add_argument("--channels", type=_list(int), default=None, metavar="C[,C...]",
                      help="feature maps per conv layer (spatial)")
+    rep.add_argument("--leak", type=float, default=None, help="share of training rows whose context leaks the label (leak)")
     rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
-                     help="any setting of lessons 7 and 8's experiments (dropconnect ... dropout-lr), e.g. --set width=64")
+                     help="any setting of lessons 7 to 9's experiments (dropconnect ... serving), e.g. --set width=64")
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -186,12 +194,12 @@ def _refuse(unused: list[str], key: str) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> dict[str, Any]:
-    if args.experiment in VARIANT_KEYS:
-        return _variant(args)
-    if args.experiment in BATCHNORM_KEYS:
-        return _batchnorm(args)
+    if args.experiment in LAB_TABLES:
+        return _lab(args)
     if args.set:
-        raise UsageError(f"--set is for lessons 7 and 8's experiments ({', '.join(SET_KEYS)}), not {args.experiment}")
+        raise UsageError(f"--set is for lessons 7 to 9's experiments ({', '.join(SET_KEYS)}), not {args.experiment}")
+    if args.leak is not None:
+        raise UsageError(f"--leak is a setting of leak, not of {args.experiment}")
     if args.experiment == "spatial":
         return _spatial(args)
     if args.experiment == "regime":
@@ -257,22 +265,17 @@ def _spatial(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": "reproduce", **result.to_json()}
 
 
-def _variant(args: argparse.Namespace) -> dict[str, Any]:
-    """Lesson 7: one dropout variant against standard dropout (core.labs.variants), paired over seeds."""
-    from core.labs.variants.experiments import request, request_work, run_request  # noqa: PLC0415
-
-    req = request(args.experiment, _set_changes(args))
-    _check_budget(request_work(req))
-    return {"command": "reproduce", **run_request(req, progress=_progress_printer(args.quiet)).to_json()}
-
-
-def _batchnorm(args: argparse.Namespace) -> dict[str, Any]:
-    """Lesson 8: dropout meets BatchNorm, batch size and learning rate (core.labs.batchnorm.experiments)."""
-    from core.labs.batchnorm import experiments  # noqa: PLC0415
-
-    req = experiments.request(args.experiment, _set_changes(args))
-    _check_budget(experiments.request_work(req))
-    return {"command": "reproduce", **experiments.run_request(req, progress=_progress_printer(args.quiet)).to_json()}
+def _lab(args: argparse.Namespace) -> dict[str, Any]:
+    """Lessons 7 to 9: an experiment of a lab's table (``core.engine.registry``), its settings from ``--set``."""
+    table = importlib.import_module(LAB_TABLES[args.experiment])
+    changes = _set_changes(args)
+    if isinstance(changes.get("hidden"), tuple) and args.experiment in PRODUCTION_KEYS:
+        if len(changes["hidden"]) != 1:
+            raise UsageError(f"{args.experiment}'s --hidden is one width (its legitimate tower has two equal layers)")
+        changes["hidden"] = changes["hidden"][0]
+    req = table.request(args.experiment, changes)
+    _check_budget(table.request_work(req))
+    return {"command": "reproduce", **table.run_request(req, progress=_progress_printer(args.quiet)).to_json()}
 
 
 def _set_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -325,11 +328,8 @@ def _print_spatial(out: dict[str, Any]) -> None:
 
 
 def _print_table(out: dict[str, Any]) -> None:
-    if out.get("experiment") in SET_KEYS:  # lessons 7 and 8 print their own tables
-        from core.labs.batchnorm.experiments import report_lines as batchnorm_lines  # noqa: PLC0415
-        from core.labs.variants.experiments import report_lines as variant_lines  # noqa: PLC0415
-
-        print("\n".join((variant_lines if out["experiment"] in VARIANT_KEYS else batchnorm_lines)(out)))
+    if out.get("experiment") in LAB_TABLES:  # lessons 7 to 9 print their own tables
+        print("\n".join(importlib.import_module(LAB_TABLES[out["experiment"]]).report_lines(out)))
         return
     if out.get("experiment") == "spatial":
         _print_spatial(out)

@@ -6,6 +6,8 @@ and what a test builds. Each validates itself on construction and raises
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -27,6 +29,21 @@ MAX_NUISANCE = 50
 
 class ConfigError(ValueError):
     """A config value is out of range; the message names the field and the range."""
+
+
+class JsonSettings:
+    """``to_json`` / ``from_json`` for a frozen settings dataclass: every field as it is, and a setting it does
+    not have refused by name (the settings' own checks run when the class is made)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Any:
+        unknown = set(data) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
 
 
 def _check_range(name: str, value: float, lo: float, hi: float, *, hi_open: bool = False) -> None:

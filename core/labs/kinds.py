@@ -19,6 +19,9 @@ from core.labs.interview import experiments as interview
 from core.labs.mechanism.compute import demos, demos_work
 from core.labs.overfitting.experiments import experiment_work, run_experiment
 from core.labs.overfitting.regime import regime_work, run_regime
+from core.labs.production import experiments as production
+from core.labs.production.runner import COMMANDS as LEAK_COMMANDS
+from core.labs.production.runner import LiveLeak
 from core.labs.uncertainty.regression_runner import LiveRegression
 from core.labs.variants import experiments as variants
 from core.live.jobs import from_fraction
@@ -30,6 +33,7 @@ KINDS: dict[str, Kind] = {
     "live": Kind(LiveRunner, PAIR_COMMANDS),  # lessons 2 and 4: networks A and B in lockstep
     "regression": Kind(LiveRegression),  # lesson 5: a 1-D regression net and its MC bands
     "cnn": Kind(LiveCNN),  # lesson 6: CNNs A, B and C in lockstep, their feature maps and masks
+    "leak": Kind(LiveLeak, LEAK_COMMANDS),  # lesson 9: two-tower models A and B on the leaked context
 }
 
 
@@ -70,6 +74,8 @@ JOBS: dict[str, JobKind] = {
                         lambda key, request: variants.request_work(request)),  # lesson 7: a variant vs standard dropout
     "batchnorm": JobKind(lambda key, request, progress, cancelled: batchnorm.run_request(request, progress, cancelled),
                          lambda key, request: batchnorm.request_work(request)),  # lesson 8: shift, fixes, MC, lr
+    "production": JobKind(lambda key, request, progress, cancelled: production.run_request(request, progress, cancelled),
+                          lambda key, request: production.request_work(request)),  # lesson 9: the leak, serving
     "interview": JobKind(lambda key, request, progress, cancelled: interview.run_experiment(request, progress, cancelled),
                          lambda key, request: interview.experiment_work(request)),  # interview: predict, then observe
 }

@@ -150,8 +150,9 @@ class JobPanel:
 
 
 def run_now(job: str, key: str, settings: Any, *, what: str, timeout: float = 60.0) -> Any | None:
-    """A short job (a second or less) done in a worker and waited for here, under a spinner: its
-    result, or None after saying why (refused, failed, or still not done after ``timeout`` s)."""
+    """A short job (a second or less) done in a worker and waited for here, under a spinner with the
+    seconds waited: its result, or None after saying why (refused, failed, or still not done after
+    ``timeout`` s). A click meanwhile ends the wait, and the job with it: the rerun asks again."""
     try:
         running = start_job(job, key, settings, capped=False)  # short: never behind the long runs
     except ValueError as exc:
@@ -162,11 +163,19 @@ def run_now(job: str, key: str, settings: Any, *, what: str, timeout: float = 60
         return None
     try:
         with st.spinner(what):
-            deadline = time.monotonic() + timeout
+            # Written to once a second while it waits: each write is a point where Streamlit ends this run
+            # for a click made meanwhile (a sleeping script answers none, and a busy worker can take long).
+            waited = st.empty()
+            started = time.monotonic()
+            shown = 0
             snap = running.snapshot()
-            while snap["state"] in ("queued", "running") and time.monotonic() < deadline:
+            while snap["state"] in ("queued", "running") and time.monotonic() < started + timeout:
                 time.sleep(0.02)
                 snap = running.snapshot()
+                if (seconds := int(time.monotonic() - started)) > shown:
+                    shown = seconds
+                    waited.caption(f"{what} {seconds} s")
+            waited.empty()
     finally:
         running.close(timeout=0)
     if snap["state"] == "done":
@@ -177,3 +186,24 @@ def run_now(job: str, key: str, settings: Any, *, what: str, timeout: float = 60
         st.warning(f"{what.rstrip('…')} did not finish within {timeout:.0f} s: the server is busy. Try again in a "
                    "moment.")
     return None
+
+
+def experiment_panel(panel: JobPanel, key: str, make: Callable[[], Any], *, seconds: str) -> dict[str, Any] | None:
+    """A lab experiment's panel (its table in ``core.engine.registry``): the request ``make()`` builds (a setting it
+    refuses is said, and nothing runs), Run with its cost in words, progress, then the result's JSON; None until
+    there is one, or after a cancel (said)."""
+    try:
+        req = make()
+    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
+        st.error(f"These settings do not make a valid run: {exc}")
+        req = None
+    result = panel.draw(key, req, progress=f"Running {key}", run_label="▶ Run the experiment",
+                        run_help=f"Runs in the background ({seconds} at the defaults on 2 cores). "
+                                 f"`python -m core reproduce {key}` runs the same.")
+    if result is None:
+        return None
+    out = result.to_json()
+    if out.get("cancelled"):
+        st.info("That run was cancelled: nothing judged.")
+        return None
+    return out

@@ -32,6 +32,10 @@ class Settings:
 TICK_SECONDS = server_settings().refresh  # DROPOUT_LAB_REFRESH: seconds between two redraws of a live view
 ACTIVE = ("playing", "queued")
 """States in which a run wants to train (queued: waiting for a place): its view keeps refreshing."""
+PLAYS_ON = (*ACTIVE, "finished", "diverged")
+"""States whose run, replaced after a structural change, is followed by one that plays: the learner was
+watching it train (a run that ended on its own included: the change asks to see the new one train). After
+Pause or Reset the new run waits at its start."""
 FIRST_POINT_WAIT = 0.5  # after a live change, wait at most this long for a step trained with it
 
 # Changing any of these needs new weights or new data, so it starts a new run.
@@ -76,9 +80,9 @@ def drive(ns: str, *, built: dict[str, Any], values: Any, start: Callable[[], Ru
     started, restarted or updated, and the snapshot this page run draws from.
 
     The first visit starts a run (``start()``) and plays it; after **Reset** the new run waits at its
-    start. A change in ``built`` (label → value: data, architecture...) replaces the run, keeping it
-    playing if it was, and says why; a run that ended with an error or was stopped with its tab is
-    replaced with a sentence saying so. Otherwise, when ``values`` (what applies to a running run: p,
+    start. A change in ``built`` (label → value: data, architecture...) replaces the run, playing if
+    the old one played or had ended on its own (``PLAYS_ON``), and says why; a run that ended with an
+    error or was stopped with its tab is replaced with a sentence saying so. Otherwise, when ``values`` (what applies to a running run: p,
     lr, T, the pace...) changed, ``apply(runner, snapshot, old, new)`` sends them and returns the
     snapshot that shows them."""
     ss = st.session_state
@@ -95,9 +99,9 @@ def drive(ns: str, *, built: dict[str, Any], values: Any, start: Callable[[], Ru
         else:  # the session lease stopped it: the tab had disconnected
             ss[reason_key] = "The previous run stopped when the tab disconnected; this is a new one."
     elif reason := _changes(ss[ns + "built"], built):
-        was_playing = runner.snapshot()["state"] in ACTIVE
+        plays_on = runner.snapshot()["state"] in PLAYS_ON
         runner.close(timeout=0)
-        runner, snapshot = _new_runner(start, play=was_playing, ns=ns)
+        runner, snapshot = _new_runner(start, play=plays_on, ns=ns)
         ss[reason_key] = f"New run: {reason}."
     else:
         snapshot = runner.snapshot()

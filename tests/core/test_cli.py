@@ -141,7 +141,7 @@ def test_reproduce_a_variant_with_set_writes_its_summary_signature_and_verdicts(
     (["reproduce", "gaussian", "--set", "width"], "--set needs NAME=VALUE"),
     (["reproduce", "gaussian", "--set", "width=2.5"], "width"),
     (["reproduce", "gaussian", "--hidden", "8,8"], "unknown setting(s): hidden"),
-    (["reproduce", "fig9a", "--set", "width=8"], "--set is for lessons 7 and 8's experiments"),
+    (["reproduce", "fig9a", "--set", "width=8"], "--set is for lessons 7 to 9's experiments"),
 ])
 def test_a_bad_variant_setting_is_one_line_and_exit_2(argv, says, capsys):
     assert main(argv) == 2

@@ -4,12 +4,13 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.ui.labs import batchnorm, cnn, coadaptation, overfitting, uncertainty, variants
+from core.ui.labs import batchnorm, cnn, coadaptation, overfitting, production, uncertainty, variants
 from core.ui.labs.overfitting import JOB
 from core.ui.labs.playground import NS, RUNNER
 
 HELD = (RUNNER, JOB, coadaptation.RUNNER, coadaptation.FEATURES_JOB, uncertainty.REG_RUNNER, uncertainty.CLS_RUNNER,
-        uncertainty.DIGIT_JOB, cnn.RUNNER, cnn.REBUILD_JOB, cnn.SPATIAL_JOB, variants.RUNNER, variants.JOB, *batchnorm.JOBS)
+        uncertainty.DIGIT_JOB, cnn.RUNNER, cnn.REBUILD_JOB, cnn.SPATIAL_JOB, variants.RUNNER, variants.JOB, *batchnorm.JOBS,
+        production.RUNNER, *production.JOBS)
 """Session-state keys of the things a page starts: closed after each test."""
 
 APP = "../../app.py"
@@ -19,7 +20,8 @@ PLAYGROUND = "pages/02_playground.py"
 @pytest.fixture(autouse=True)
 def fresh_result_caches():
     """Finished results are shared by the whole process (as on a server); each test starts without them."""
-    panels = (overfitting.JOBS, coadaptation.FEATURES, uncertainty.DIGITS, cnn.REBUILD, cnn.SPATIAL, variants.PANEL, *batchnorm.PANELS.values())
+    panels = (overfitting.JOBS, coadaptation.FEATURES, uncertainty.DIGITS, cnn.REBUILD, cnn.SPATIAL, variants.PANEL, *batchnorm.PANELS.values(),
+              *production.PANELS.values())
     for panel in panels:
         panel.clear()
     yield

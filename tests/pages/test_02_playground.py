@@ -68,6 +68,22 @@ def test_changing_the_data_starts_a_new_run_and_says_why(open_page):
     assert _runner(at).snapshot()["runs"][0]["config"].data.dataset == "circles"
 
 
+def test_a_new_run_plays_after_a_finished_one_and_waits_after_a_pause(open_page):
+    at = open_page(PLAYGROUND, preset="tiny")
+    assert _finished(at)["state"] == "finished"
+    at.selectbox(key=NS + "dataset").set_value("circles").run()
+    assert at.session_state[REASON] == "New run: dataset moons → circles."
+    # the learner was watching a run that ended on its own: the new one trains
+    assert _runner(at).wait_for(lambda s: s["runs"][0]["step"] > 0, timeout=20)["state"] in ("playing", "finished")
+
+    at = open_page(PLAYGROUND, preset="tiny", max_epochs=10_000, speed=3)
+    at.button(key=NS + "play.button").click().run()  # pauses
+    assert _runner(at).snapshot()["state"] == "paused"
+    at.selectbox(key=NS + "dataset").set_value("circles").run()
+    fresh = _runner(at).snapshot()
+    assert fresh["state"] == "ready" and fresh["runs"][0]["step"] == 0
+
+
 def test_pause_step_and_reset_buttons(open_page):
     at = open_page(PLAYGROUND, preset="tiny", max_epochs=10_000, speed=3)
     runner = _runner(at)

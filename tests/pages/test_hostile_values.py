@@ -13,7 +13,7 @@ from tests.pages.conftest import HELD
 
 PAGES = ["pages/01_mechanism.py", "pages/02_playground.py", "pages/03_overfitting.py", "pages/04_coadaptation.py",
          "pages/05_uncertainty.py", "pages/06_cnn.py", "pages/07_variants.py",
-         "pages/08_batchnorm.py"]
+         "pages/08_batchnorm.py", "pages/09_production.py"]
 
 
 @pytest.mark.parametrize("page", PAGES)

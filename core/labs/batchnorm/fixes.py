@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 
 from core.analysis.calibration import expected_calibration_error
 from core.analysis.verdicts import Verdict, check_larger, combine, mean_se, num, pct
-from core.engine.config import ConfigError, check_number
+from core.engine.config import JsonSettings, check_number
 from core.engine.dropout import eval_mode
 from core.engine.models import seeded
 from core.engine.plain import strict_json
@@ -48,7 +48,7 @@ STAT_BATCH = 64
 
 
 @dataclass(frozen=True)
-class FixSettings:
+class FixSettings(JsonSettings):
     p: float = 0.5
     width: int = 64
     depth: int = 3
@@ -63,16 +63,6 @@ class FixSettings:
         check_number("beta", self.beta, 0.01, 1.0)
         check_number("train_steps", self.train_steps, 20, 5000, integer=True)
         check_number("seeds", self.seeds, 2, 20, integer=True)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FixSettings:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
 
     def net(self, side: str) -> BNNet:
         noise = {"uout": "uout", "gaussian": "gaussian"}.get(side, "dropout")

@@ -27,13 +27,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 from core.analysis.verdicts import FAILS, HOLDS, Check, Verdict, check_larger, combine, mean_se, num, pct
-from core.engine.config import ConfigError, check_number
+from core.engine.config import JsonSettings, check_number
 from core.engine.dropout import eval_mode, mc_mode, train_mode
 from core.engine.models import seeded
 from core.engine.plain import strict_json
@@ -48,7 +48,7 @@ METRICS = ("acc", "nll")
 
 
 @dataclass(frozen=True)
-class MCSettings:
+class MCSettings(JsonSettings):
     p: float = 0.5
     width: int = 64
     depth: int = 3
@@ -66,15 +66,6 @@ class MCSettings:
         check_number("batch_size", self.batch_size, 2, 797, integer=True)
         check_number("seeds", self.seeds, 2, 20, integer=True)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MCSettings:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
 
 
 def work(settings: MCSettings) -> float:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.engine.config import ConfigError, check_number
+from core.engine.config import ConfigError, JsonSettings, check_number
 from core.engine.dropout import eval_mode
 from core.engine.models import seeded
 from core.engine.plain import strict_json
@@ -44,7 +44,7 @@ MIN_SIGMA2 = 1e-6  # a unit whose ReLU is (almost) always off has no variance to
 
 
 @dataclass(frozen=True)
-class ShiftSettings:
+class ShiftSettings(JsonSettings):
     p: float = 0.5
     width: int = 64
     depth: int = 3
@@ -69,15 +69,6 @@ class ShiftSettings:
     def s2(self) -> float:
         return noise_variance(self.noise, self.p, self.beta)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ShiftSettings:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
 
 
 def work(settings: ShiftSettings) -> float:

@@ -20,22 +20,31 @@ UNCERTAINTY_SCALE = "Viridis"
 CLICK_ROWS = 41
 """Rows of the invisible click layer of the regression plot: a click adds a point at the nearest of them."""
 MAX_LINES = 200
+LINE_POINTS = 120
 
 
-def _lines(x: np.ndarray, passes: np.ndarray) -> tuple[list, list]:
-    """All passes as one line trace, separated by gaps (one trace draws far faster than 200)."""
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for row in passes[:MAX_LINES]:
-        xs += [*x.tolist(), None]
-        ys += [*row.tolist(), None]
-    return xs, ys
+def _lines(x: np.ndarray, passes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All passes as one line trace, separated by gaps (one trace draws far faster than 200).
+
+    Float32 arrays with NaN at the gaps: Plotly sends numpy arrays as base64, about a sixth of the JSON
+    of full-precision numbers (the lines were 344 kB of a 434 kB figure, at every redraw). A grid finer
+    than LINE_POINTS is thinned to every other point for them: a 1-px line does not show the difference,
+    and a slow browser redraws them twice a second."""
+    rows = np.asarray(passes, dtype=np.float32)[:MAX_LINES]
+    if len(x) > LINE_POINTS:
+        x, rows = x[::2], rows[:, ::2]
+    n = len(rows)
+    xs = np.full((n, len(x) + 1), np.nan, dtype=np.float32)
+    ys = xs.copy()
+    xs[:, :-1] = np.asarray(x, dtype=np.float32)
+    ys[:, :-1] = rows
+    return xs.ravel(), ys.ravel()
 
 
 def click_layer(x_range: tuple[float, float], y_range: tuple[float, float], columns: int = 81) -> dict[str, Any]:
     """Invisible markers over the whole plot: clicking anywhere picks the nearest (x, y)."""
     gx, gy = np.meshgrid(np.linspace(*x_range, columns), np.linspace(*y_range, CLICK_ROWS))
-    return {"type": "scatter", "x": gx.ravel().round(3), "y": gy.ravel().round(3), "mode": "markers",
+    return {"type": "scatter", "x": gx.ravel().astype(np.float32), "y": gy.ravel().astype(np.float32), "mode": "markers",
             "marker": {"size": 14, "opacity": 0}, "hovertemplate": "click to add a point at x=%{x:.2f}, "
             "y=%{y:.2f}<extra></extra>", "showlegend": False, "name": "click"}
 
@@ -102,7 +111,7 @@ OUTLINE_COLOR = "white"
 def outline(mask: np.ndarray, axis: np.ndarray, name: str) -> dict[str, Any]:
     """A dotted line around the cells where ``mask`` [len(axis)^2, row-major] is True."""
     n = len(axis)
-    return {"type": "contour", "x": axis, "y": axis, "z": np.asarray(mask, dtype=np.float64).reshape(n, n),
+    return {"type": "contour", "x": axis, "y": axis, "z": np.asarray(mask, dtype=np.uint8).reshape(n, n),
             "contours": {"start": 0.5, "end": 0.5, "size": 1, "coloring": "none"}, "showscale": False,
             "line": {"color": OUTLINE_COLOR, "width": 1.5, "dash": "dot"}, "hoverinfo": "skip", "name": name,
             "showlegend": False}
@@ -115,7 +124,7 @@ def uncertainty_map(kind: str, values: np.ndarray, axis: np.ndarray, data: dict[
     ``confident_far`` (a mask over the cells, ``core.labs.uncertainty.far``): outlined, dotted."""
     title, scale, zmax, colorbar = MAPS[kind]
     n = len(axis)
-    traces = [_map(np.asarray(values).reshape(n, n), axis, title.split(" (")[0], scale, zmax, colorbar)]
+    traces = [_map(np.asarray(values, dtype=np.float32).reshape(n, n), axis, title.split(" (")[0], scale, zmax, colorbar)]
     if confident_far is not None and np.any(confident_far):
         traces.append(outline(confident_far, axis, "confident, far from the data"))
     X, y = data["X_train"], data["y_train"]

@@ -9,15 +9,15 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.analysis.verdicts import FAILS, HOLDS
 from core.engine.config import ConfigError
 from core.labs.batchnorm.experiments import Request, request
-from core.ui.jobs import JobPanel, run_now
+from core.ui.controls import CHART, verdict_lines
+from core.ui.controls import guard as _guard
+from core.ui.controls import layout as _layout
+from core.ui.jobs import JobPanel, experiment_panel, run_now
 
 NS = "batchnorm."
 LESSON_ID = "08_batchnorm"
-STATUS_ICON = {HOLDS: "✅", FAILS: "❌"}
-CHART = {"displayModeBar": False}
 SHIFT_DEFAULTS = {"p": 0.5, "width": 64, "depth": 3, "noise": "dropout", "beta": 0.1, "train_steps": 100}
 NOISE_WORDS = {"dropout": "dropout: 0 or 1/(1-p), variance p/(1-p)",
                "gaussian": "Gaussian: N(1, p/(1-p)), the same variance",
@@ -26,28 +26,6 @@ WIDTHS, DEPTHS, STEPS = (16, 32, 64, 128, 256), (2, 3, 4, 5), (0, 100, 300)
 MC_BATCHES = (2, 4, 8, 16, 64, 256)
 SHIFT_CACHE = NS + "shift.cache"
 SHIFT_CACHE_SIZE = 24
-
-
-def _guard(key: str, default: Any, *, choices: tuple = (), lo: float | None = None, hi: float | None = None) -> None:
-    """Set ``key`` to ``default`` when absent; a value no control could send (crafted, or left by an old
-    version) is put back to the default with a word, instead of the widget raising."""
-    ss = st.session_state
-    value = ss.setdefault(key, default)
-    if choices:
-        ok = value in choices and type(value) is type(default)
-    else:
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-              and lo <= value <= hi and (isinstance(default, float) or float(value).is_integer()))
-    if not ok:
-        ss[key] = default
-        st.warning(f"A value of {key.rsplit('.', 1)[-1].replace('_', ' ')} that no control can send was put back "
-                   f"to its default, {default}.")
-
-
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=340, margin=dict(l=50, r=10, t=50, b=40),
-                      legend=dict(orientation="h", y=-0.25))
-    return fig
 
 
 # -- 1. the shift, per layer -----------------------------------------------------------------------
@@ -156,12 +134,6 @@ PANELS = {key: JobPanel(f"{NS}{key}.", "batchnorm", cache_size=16) for key in ("
 JOBS = tuple(panel.job_key for panel in PANELS.values())
 
 
-def _verdicts(out: dict[str, Any]) -> None:
-    for v in out["verdicts"]:
-        for c in v["checks"]:
-            st.markdown(f"- {STATUS_ICON.get(c['status'], '❔')} **{c['status']}**. {c['text']}. {c['detail']}.")
-
-
 def _seeds_number(key: str, default: int, hi: int) -> int:
     widget = f"{NS}{key}.seeds"
     _guard(widget, default, lo=2, hi=hi)
@@ -171,33 +143,20 @@ def _seeds_number(key: str, default: int, hi: int) -> int:
 
 
 def _panel(key: str, changes: dict[str, Any], seconds: str) -> dict[str, Any] | None:
-    try:
-        req = request(key, changes)
-    except (ConfigError, ValueError, TypeError) as exc:
-        st.error(f"These settings do not make a valid run: {exc}")
-        req = None
-    result = PANELS[key].draw(key, req, progress=f"Running {key}", run_label="▶ Run the experiment",
-                              run_help=f"Runs in the background ({seconds} at the defaults on 2 cores), then judges "
-                                       f"each claim. `python -m core reproduce {key}` runs the same.")
-    if result is None:
-        return None
-    out = result.to_json()
-    if out.get("cancelled"):
-        st.info("That run was cancelled: nothing judged.")
-        return None
-    return out
+    return experiment_panel(PANELS[key], key, lambda: request(key, changes), seconds=seconds)
 
 
 def fixes_section() -> None:
     c1, c2 = st.columns(2)
-    seeds = _seeds_number("bn-fixes", 5, 12)
+    with c2:
+        seeds = _seeds_number("bn-fixes", 5, 12)
     _guard(NS + "bn-fixes.p", 0.5, lo=0.1, hi=0.8)
     p = c1.slider("p before each BatchNorm", 0.1, 0.8, step=0.1, key=NS + "bn-fixes.p",
                   help="The drop probability of the 'as is' network (and of the fixes that keep dropout).")
     out = _panel("bn-fixes", {"seeds": seeds, "p": p}, "about 20 s")
     if out is None:
         return
-    _verdicts(out)
+    verdict_lines(out["verdicts"])
     rows = out["summary"]
     left, right = st.columns(2)
     for col, metric, title, y in ((left, "val_acc", "Held-out accuracy", "accuracy"),
@@ -227,7 +186,7 @@ def mc_section() -> None:
     out = _panel("bn-mc", {"seeds": seeds, "batch_size": batch}, "about 10 s")
     if out is None:
         return
-    _verdicts(out)
+    verdict_lines(out["verdicts"])
     s = out["summary"]
     fig = go.Figure()
     for batching in ("mixed", "one class"):
@@ -258,10 +217,7 @@ def lr_section() -> None:
     out = _panel("dropout-lr", {"seeds": seeds, "metric": metric}, "about a minute")
     if out is None:
         return
-    for v in out["verdicts"]:
-        st.markdown(f"**Claim, {v['claim']}.** {v['text']}")
-        for c in v["checks"]:
-            st.markdown(f"- {STATUS_ICON.get(c['status'], '❔')} **{c['status']}**. {c['text']}. {c['detail']}.")
+    verdict_lines(out["verdicts"], claims=True)
     cfg = out["config"]
     cols = st.columns(len(cfg["optimizers"]))
     for col, opt in zip(cols, cfg["optimizers"]):

@@ -35,7 +35,10 @@ REG = NS + "reg."
 REG_RUNNER = REG + "runner"
 CLS = NS + "cls."
 CLS_RUNNER = CLS + "runner"
-TICK_SECONDS = max(0.5, live.TICK_SECONDS)
+TICK_SECONDS = max(1.0, live.TICK_SECONDS)
+"""Two live views of several large figures each share this page: at two redraws a second each, a browser
+on a 2-core machine fell 11-15 s behind the server (it draws one every 5-6 s at one a second), and a
+click waited that long."""
 SPEEDS = (10, 30, 100, 300, "max")
 CLICKS = Clicks(REG)  # the clicks that add points: on the plot, and the two Add buttons
 
@@ -128,7 +131,8 @@ def _on_plot_click(points: list[dict[str, Any]]) -> None:
     """A click on the regression plot adds a point there."""
     points = [p for p in points if "x" in p and "y" in p]
     if points:
-        _add_points([float(points[0]["x"])], [float(points[0]["y"])])
+        # the click layer is float32: -6.6 arrives as -6.5999999
+        _add_points([round(float(points[0]["x"]), 3)], [round(float(points[0]["y"]), 3)])
 
 
 def _add_from_controls(generation: int) -> None:

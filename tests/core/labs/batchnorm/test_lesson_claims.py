@@ -1,15 +1,16 @@
-"""Every number lesson 8 quotes, recomputed: each experiment's default run, formatted as the lesson writes it,
-must appear in the lesson's text, and each verdict the lesson states must be the run's. About 90 s."""
+"""Every number lesson 8 quotes, recomputed: each experiment's default run must give the numbers in the lesson's
+text, within the run's noise (``tests/quotes.py``: a machine's floating-point order moves a seeded run), and each
+verdict the lesson states must be the run's. About 90 s."""
 from __future__ import annotations
 
 from functools import lru_cache
 
 from core.lessons import load_lesson
 from core.labs.batchnorm.experiments import request, run_request
+from tests.quotes import flat, mean_tol, says_near
 
-TEXT = " ".join(load_lesson("08_batchnorm").sections.values()).replace("\n", " ")
-while "  " in TEXT:
-    TEXT = TEXT.replace("  ", " ")
+TEXT = flat(" ".join(load_lesson("08_batchnorm").sections.values()))
+SHIFT_RTOL = 0.01  # one seeded run of 300 steps: moved in its fourth digit between two machines
 
 
 @lru_cache(maxsize=None)
@@ -25,34 +26,41 @@ def says(*phrases: str) -> None:
 def test_the_shift_at_the_command_line_s_defaults():
     out = result("bn-shift")
     bn2, bn3 = out["summary"][1], out["summary"][2]
-    says(f"grows by a factor of {bn2['measured']:.3f} measured against {bn2['predicted']:.3f} from the formula",
-         f"grows by {bn2['direct_measured']:.3f} against {bn2['direct_predicted']:.3f}",
-         f"stores a variance {bn3['stored_over_test']:.2f} times")
+    near = lambda x: (x, SHIFT_RTOL * x)  # noqa: E731
+    says_near(TEXT, "grows by a factor of {} measured against {} from the formula",
+              near(bn2["measured"]), near(bn2["predicted"]))
+    says_near(TEXT, "grows by {} against {}", near(bn2["direct_measured"]), near(bn2["direct_predicted"]))
+    says_near(TEXT, "stores a variance {} times", near(bn3["stored_over_test"]))
+    assert bn2["max_abs_z"] < 4 and bn2["direct_max_abs_z"] < 4  # "the measured bar follows the formula bar"
 
 
 def test_the_cost_and_the_fixes():
     out = result("bn-fixes")
     row = {r["label"]: r for r in out["summary"]}
-    says(f"{row['as is']['stored_over_test']:.2f} times its test variance as is and "
-         f"{row['gaussian']['stored_over_test']:.2f} with Gaussian noise",
-         f"as is reaches {100 * row['as is']['val_acc']:.1f} %, against {100 * row['none']['val_acc']:.1f} % with no "
-         "dropout at all")
+    ratio = lambda side: (row[side]["stored_over_test"], mean_tol(row[side]["stored_over_test_se"]))  # noqa: E731
+    acc = lambda side: (100 * row[side]["val_acc"], 100 * mean_tol(row[side]["val_acc_se"]))  # noqa: E731
+    says_near(TEXT, "{} times its test variance as is and {} with Gaussian noise", ratio("as is"), ratio("gaussian"))
+    says_near(TEXT, "as is reaches {} %, against {} % with no dropout at all", acc("as is"), acc("none"))
     for side in ("recomputed", "dropout last", "uout"):
         assert abs(row[side]["stored_over_test"] - 1.0) < 0.05, side  # "each fix takes it to within 5 % of 1"
     assert abs(row["none"]["val_acc"] - row["as is"]["val_acc"]) < 0.01  # "moves by less than a point"
     status = {v["claim"]: v["status"] for v in out["verdicts"]}
-    for claim in ("recomputing the statistics", "dropout after the last BatchNorm", "uout"):
-        assert status[claim] == "unclear", claim  # "come out unclear at 5 seeds"
+    assert status["recomputing the statistics"] == "unclear"
+    for claim, side in (("dropout after the last BatchNorm", "dropout last"), ("uout", "uout")):
+        assert status[claim] in ("holds", "unclear"), claim  # "hold on one machine, unclear on another"
+        assert 0 < row[side]["val_acc"] - row["as is"]["val_acc"] < 0.015, side  # "a point or less", with rounding
     assert status["gaussian of the same variance"] != "holds"  # "does not beat as is"
 
 
 def test_mc_dropout_with_batchnorm():
     s = result("bn-mc")["summary"]
-    pct = lambda name: f"{100 * s[name]['mean']:.1f} %"  # noqa: E731
-    says(f"MC accuracy is {pct('mc_mode|mixed|acc')} on mixed batches and {pct('mc_mode|one class|acc')} on one-class",
-         f"MC accuracy is {pct('model.train()|mixed|acc')} on mixed batches and falls to "
-         f"{pct('model.train()|one class|acc')} on one-class",
-         f"gives {pct('model.train()|one class|eval accuracy after')} instead of {pct('eval accuracy before')}")
+    pct = lambda name: (100 * s[name]["mean"], 100 * mean_tol(s[name]["se"]))  # noqa: E731
+    says_near(TEXT, "MC accuracy is {} % on mixed batches and {} % on one-class",
+              pct("mc_mode|mixed|acc"), pct("mc_mode|one class|acc"))
+    says_near(TEXT, "MC accuracy is {} % on mixed batches and falls to {} % on one-class",
+              pct("model.train()|mixed|acc"), pct("model.train()|one class|acc"))
+    says_near(TEXT, "gives {} % instead of {} %",
+              pct("model.train()|one class|eval accuracy after"), pct("eval accuracy before"))
     assert all(v["status"] == "holds" for v in result("bn-mc")["verdicts"])
 
 
