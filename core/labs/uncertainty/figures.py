@@ -29,7 +29,7 @@ def _lines(x: np.ndarray, passes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Float32 arrays with NaN at the gaps: Plotly sends numpy arrays as base64, about a sixth of the JSON
     of full-precision numbers (the lines were 344 kB of a 434 kB figure, at every redraw). A grid finer
     than LINE_POINTS is thinned to every other point for them: a 1-px line does not show the difference,
-    and a slow browser redraws them twice a second."""
+    and a slow browser draws them again at every redraw."""
     rows = np.asarray(passes, dtype=np.float32)[:MAX_LINES]
     if len(x) > LINE_POINTS:
         x, rows = x[::2], rows[:, ::2]
@@ -44,8 +44,8 @@ def _lines(x: np.ndarray, passes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def click_layer(x_range: tuple[float, float], y_range: tuple[float, float], columns: int = 81) -> dict[str, Any]:
     """Invisible markers over the whole plot: clicking anywhere picks the nearest (x, y)."""
     gx, gy = np.meshgrid(np.linspace(*x_range, columns), np.linspace(*y_range, CLICK_ROWS))
-    return {"type": "scatter", "x": gx.ravel().astype(np.float32), "y": gy.ravel().astype(np.float32), "mode": "markers",
-            "marker": {"size": 14, "opacity": 0}, "hovertemplate": "click to add a point at x=%{x:.2f}, "
+    return {"type": "scatter", "x": gx.ravel().astype(np.float32), "y": gy.ravel().astype(np.float32),
+            "mode": "markers", "marker": {"size": 14, "opacity": 0}, "hovertemplate": "click to add a point at x=%{x:.2f}, "
             "y=%{y:.2f}<extra></extra>", "showlegend": False, "name": "click"}
 
 
@@ -124,7 +124,8 @@ def uncertainty_map(kind: str, values: np.ndarray, axis: np.ndarray, data: dict[
     ``confident_far`` (a mask over the cells, ``core.labs.uncertainty.far``): outlined, dotted."""
     title, scale, zmax, colorbar = MAPS[kind]
     n = len(axis)
-    traces = [_map(np.asarray(values, dtype=np.float32).reshape(n, n), axis, title.split(" (")[0], scale, zmax, colorbar)]
+    z = np.asarray(values, dtype=np.float32).reshape(n, n)
+    traces = [_map(z, axis, title.split(" (")[0], scale, zmax, colorbar)]
     if confident_far is not None and np.any(confident_far):
         traces.append(outline(confident_far, axis, "confident, far from the data"))
     X, y = data["X_train"], data["y_train"]

@@ -36,9 +36,10 @@ REG_RUNNER = REG + "runner"
 CLS = NS + "cls."
 CLS_RUNNER = CLS + "runner"
 TICK_SECONDS = max(1.0, live.TICK_SECONDS)
-"""Two live views of several large figures each share this page: at two redraws a second each, a browser
-on a 2-core machine fell 11-15 s behind the server (it draws one every 5-6 s at one a second), and a
-click waited that long."""
+"""Two live views of several large figures each share this page: at two redraws a second each, a headless
+browser on a 2-core machine fell 11-15 s behind the server, and a click waited that long. With the figures
+made smaller (``core.labs.uncertainty.figures``) it was still 5-6 s behind at that rate; one redraw a
+second halves what it draws."""
 SPEEDS = (10, 30, 100, 300, "max")
 CLICKS = Clicks(REG)  # the clicks that add points: on the plot, and the two Add buttons
 
