@@ -83,8 +83,8 @@ def drive(ns: str, *, built: dict[str, Any], values: Any, start: Callable[[], Ru
     start. A change in ``built`` (label → value: data, architecture...) replaces the run, playing if
     the old one played or had ended on its own (``PLAYS_ON``), and says why; a run that ended with an
     error or was stopped with its tab is replaced with a sentence saying so. Otherwise, when ``values``
-    (what applies to a running run: p, lr, T, the pace...) changed, ``apply(runner, snapshot, old, new)`` sends them and returns the
-    snapshot that shows them."""
+    (what applies to a running run: p, lr, T, the pace...) changed, ``apply(runner, snapshot, old, new)``
+    sends them and returns the snapshot that shows them."""
     ss = st.session_state
     runner: Runner | None = ss.get(ns + "runner")
     reason_key = ns + "reset_reason"

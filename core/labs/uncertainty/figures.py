@@ -45,7 +45,8 @@ def click_layer(x_range: tuple[float, float], y_range: tuple[float, float], colu
     """Invisible markers over the whole plot: clicking anywhere picks the nearest (x, y)."""
     gx, gy = np.meshgrid(np.linspace(*x_range, columns), np.linspace(*y_range, CLICK_ROWS))
     return {"type": "scatter", "x": gx.ravel().astype(np.float32), "y": gy.ravel().astype(np.float32),
-            "mode": "markers", "marker": {"size": 14, "opacity": 0}, "hovertemplate": "click to add a point at x=%{x:.2f}, "
+            "mode": "markers", "marker": {"size": 14, "opacity": 0},
+            "hovertemplate": "click to add a point at x=%{x:.2f}, "
             "y=%{y:.2f}<extra></extra>", "showlegend": False, "name": "click"}
 
 
