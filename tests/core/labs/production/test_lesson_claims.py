@@ -12,15 +12,9 @@ from pathlib import Path
 from core.analysis.verdicts import FAILS, HOLDS, UNCLEAR
 from core.labs.production.experiments import request, run_request
 from core.lessons import load_lesson
+from tests.quotes import flat
 
 ROOT = Path(__file__).resolve().parents[4]
-
-
-def flat(text: str) -> str:
-    text = text.replace("\n", " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
 
 
 TEXT = flat(" ".join(load_lesson("09_production").sections.values()))

@@ -9,10 +9,9 @@ import pytest
 from core.analysis.verdicts import FAILS, HOLDS, UNCLEAR
 from core.lessons import load_lesson
 from core.labs.variants.experiments import request, run_request
+from tests.quotes import flat
 
-TEXT = " ".join(load_lesson("07_variants").sections.values()).replace("\n", " ")
-while "  " in TEXT:
-    TEXT = TEXT.replace("  ", " ")
+TEXT = flat(" ".join(load_lesson("07_variants").sections.values()))
 
 
 @lru_cache(maxsize=None)
