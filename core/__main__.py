@@ -11,6 +11,10 @@ core.labs.variants.experiments, each with its own settings through ``--set NAME=
 options they share with the rest, ``--rates --seeds --leak --n-train --steps --lr --batch-size``). A bad
 option prints one line and exits with status 2.
 
+``train --preset NAME [--set KEY=VALUE ...] [--epochs E] [--json OUT]`` trains one Playground run in the engine
+and prints its final metrics; ``export script`` with the same options ``--out run.py`` writes that run as a
+standalone PyTorch script (core.engine.script) that prints the same numbers.
+
 ``judge`` grades FILE in the same sandbox as the page (core.live.sandbox): exit 0 accepted, 1 rejected
 (each failure printed, and listed in the JSON's ``failures``), 2 unusable (one ``error:`` line).
 """
@@ -116,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--leak", type=float, default=None, help="share of training rows whose context leaks the label (leak)")
     rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
                      help="any setting of lessons 7 to 9's experiments (dropconnect ... serving), e.g. --set width=64")
+    train = sub.add_parser("train", help="train one Playground run in the engine and print its final metrics")
+    _run_options(train)
+    train.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the final metrics here")
+    export = sub.add_parser("export", help="write one Playground run as a standalone PyTorch script")
+    export.add_argument("what", choices=("script",), help="script: a .py that needs torch and numpy only")
+    _run_options(export)
+    export.add_argument("--out", type=Path, required=True, metavar="PATH", help="the .py to write")
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -125,6 +136,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 JUDGE_TASKS = ("dropout", "mc_predict")
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    from core.labs.playground.presets import PRESETS  # noqa: PLC0415
+
+    parser.add_argument("--preset", default="default", choices=tuple(PRESETS), help="the Playground's starting point")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one setting of the preset, by its link name, e.g. --set model.p_hidden=0.3,0.3 "
+                             "or --set data.noise=0.2 (repeat for more)")
+    parser.add_argument("--epochs", type=int, default=None, help="train this many epochs (default: the preset's)")
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The run ``--preset``, ``--set`` and ``--epochs`` describe (ConfigError or UsageError with a sentence)."""
+    from core.engine.config import from_flat  # noqa: PLC0415
+    from core.labs.playground.presets import PRESETS  # noqa: PLC0415
+
+    flat = dict(PRESETS[args.preset])
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r} must be KEY=VALUE, e.g. --set data.noise=0.2")
+        flat[key.strip()] = value.strip()
+    if args.epochs is not None:
+        flat["train.max_epochs"] = args.epochs
+    return from_flat(flat)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from core.engine.script import final_metrics, metrics_json  # noqa: PLC0415
+
+    cfg = run_config(args)
+    _check_budget(_run_work(cfg))
+    text = metrics_json(final_metrics(cfg))
+    print(text)
+    if args.json is not None:
+        try:
+            args.json.write_text(text + "\n")
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from core.engine.script import pytorch_script  # noqa: PLC0415
+
+    cfg = run_config(args)
+    title = f"The Dropout Lab preset {args.preset!r}" + (f" with {', '.join(args.set)}" if args.set else "")
+    try:
+        args.out.write_text(pytorch_script(cfg, title=title))
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: run it with  python {args.out} --json out.json")
+    return 0
+
+
+def _run_work(cfg: RunConfig) -> float:
+    """One run's work in the units the job budget counts (core.engine.sweep.Sweep.work)."""
+    from core.engine.sweep import Sweep  # noqa: PLC0415
+
+    return Sweep((cfg,)).work()
 
 
 def _judge(args: argparse.Namespace) -> int:
@@ -370,8 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "judge":
             return _judge(args)
+        if args.command == "export":
+            return _export(args)
         from core.engine.runtime import configure  # noqa: PLC0415
 
+        if args.command == "train":
+            configure()
+            return _train(args)
         configure()
         out = _sweep(args) if args.command == "sweep" else _reproduce(args)
     except (UsageError, ConfigError, ValueError) as exc:
