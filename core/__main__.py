@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from core import run_commands
+from core.run_commands import UsageError  # one error type for every command
 from core.engine.config import ConfigError, DataConfig, ModelConfig, RunConfig, TrainConfig
 
 VARIANT_KEYS = ("dropconnect", "gaussian", "alpha-selu", "variational-rnn", "droppath", "concrete", "early-dropout")
@@ -42,8 +44,6 @@ CNN_ONLY = ("image_size", "block_size", "channels")  # the settings only lesson 
 REGIME_ONLY = ("noises", "widths", "nuisance")  # and those only the regime map has
 
 
-class UsageError(Exception):
-    pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,13 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--leak", type=float, default=None, help="share of training rows whose context leaks the label (leak)")
     rep.add_argument("--set", action="append", default=None, metavar="NAME=VALUE",
                      help="any setting of lessons 7 to 9's experiments (dropconnect ... serving), e.g. --set width=64")
-    train = sub.add_parser("train", help="train one Playground run in the engine and print its final metrics")
-    _run_options(train)
-    train.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the final metrics here")
-    export = sub.add_parser("export", help="write one Playground run as a standalone PyTorch script")
-    export.add_argument("what", choices=("script",), help="script: a .py that needs torch and numpy only")
-    _run_options(export)
-    export.add_argument("--out", type=Path, required=True, metavar="PATH", help="the .py to write")
+    run_commands.add_parsers(sub)
     judge = sub.add_parser("judge", help="grade your own implementation against torch (as the interview page does)")
     judge.add_argument("task", choices=JUDGE_TASKS, help="dropout: a class Dropout(torch.nn.Module); "
                        "mc_predict: a function mc_predict(model, x, T)")
@@ -136,102 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 JUDGE_TASKS = ("dropout", "mc_predict")
-
-
-def _run_options(parser: argparse.ArgumentParser) -> None:
-    from core.labs.playground.presets import PRESETS  # noqa: PLC0415
-
-    parser.add_argument("--preset", default="default", choices=tuple(PRESETS), help="the Playground's starting point")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="change one setting of the preset, by its link name, e.g. --set model.p_hidden=0.3,0.3 "
-                             "or --set data.noise=0.2 (repeat for more)")
-    parser.add_argument("--epochs", type=int, default=None, help="train this many epochs (default: the preset's)")
-
-
-def run_config(args: argparse.Namespace) -> RunConfig:
-    """The run ``--preset``, ``--set`` and ``--epochs`` describe (ConfigError or UsageError with a sentence)."""
-    from core.engine.config import from_flat  # noqa: PLC0415
-    from core.labs.playground.presets import PRESETS  # noqa: PLC0415
-
-    flat = dict(PRESETS[args.preset])
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r} must be KEY=VALUE, e.g. --set data.noise=0.2")
-        flat[key.strip()] = value.strip()
-    if args.epochs is not None:
-        flat["train.max_epochs"] = args.epochs
-    return from_flat(flat)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from core.engine.script import final_metrics, metrics_json  # noqa: PLC0415
-
-    cfg = run_config(args)
-    _check_budget(_run_work(cfg))
-    text = metrics_json(final_metrics(cfg))
-    print(text)
-    if args.json is not None:
-        try:
-            args.json.write_text(text + "\n")
-        except OSError as exc:
-            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
-            return 1
-    return 0
-
-
-def _export(args: argparse.Namespace) -> int:
-    from core.engine.script import pytorch_script  # noqa: PLC0415
-
-    cfg = run_config(args)
-    title = f"The Dropout Lab preset {args.preset!r}" + (f" with {', '.join(args.set)}" if args.set else "")
-    try:
-        args.out.write_text(pytorch_script(cfg, title=title))
-    except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.out}: run it with  python {args.out} --json out.json")
-    return 0
-
-
-def _run_work(cfg: RunConfig) -> float:
-    """One run's work in the units the job budget counts (core.engine.sweep.Sweep.work)."""
-    from core.engine.sweep import Sweep  # noqa: PLC0415
-
-    return Sweep((cfg,)).work()
-
-
-def _judge(args: argparse.Namespace) -> int:
-    """Run the judge on ``args.file`` in the sandbox; the exit status says accepted, rejected or unusable."""
-    from core.live.sandbox import Sandbox  # noqa: PLC0415
-
-    try:
-        source = args.file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"there is no file {args.file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from None
-    outcome = Sandbox(slots=1).run(f"core.labs.interview.judge:judge_{args.task}", source)
-    if not outcome.ok:  # a limit stopped it, or the runner failed: a rejection that says why
-        report = {"status": "rejected", "error": None, "checks": [],
-                  "failures": [{"check": "runs within the limits", "message": outcome.message}], "misconceptions": []}
-    else:
-        report = outcome.result
-    if report.get("status") == "unusable":
-        print(f"error: {report.get('error')}", file=sys.stderr)
-        return 2
-    accepted = report.get("status") == "accepted"
-    print(f"{args.file}: {'accepted' if accepted else 'rejected'} "
-          f"({sum(c['passed'] for c in report.get('checks', []))} of {len(report.get('checks', []))} checks passed)")
-    for failure in report.get("failures", []):
-        print(f"  [{failure['check']}] {failure['message']}")
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(report, indent=1))
-        except OSError as exc:
-            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
-            return 2
-    return 0 if accepted else 1
 
 
 def _sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -445,12 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "judge":
             return _judge(args)
         if args.command == "export":
-            return _export(args)
+            return run_commands.export(args)
         from core.engine.runtime import configure  # noqa: PLC0415
 
         if args.command == "train":
             configure()
-            return _train(args)
+            return run_commands.train(args, _check_budget)
         configure()
         out = _sweep(args) if args.command == "sweep" else _reproduce(args)
     except (UsageError, ConfigError, ValueError) as exc:
