@@ -10,11 +10,11 @@ ensure_routed()
 
 lesson = lesson_header("02_playground")
 
-playground.preset_picker()
-settings = playground.sidebar_controls()
+link_slot = playground.preset_picker()
+settings = playground.sidebar_controls(link_slot)
 runner, snapshot = live.sync_runner(settings, ns=playground.NS)
 live.buttons(snapshot, ns=playground.NS)
-live.live_view(runner, snapshot, playground.draw)
+live.live_view(runner, snapshot, playground.draw, export="playground")
 
 st.subheader("What to try")
 playground.preset_buttons(lesson.meta["presets"])

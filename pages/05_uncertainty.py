@@ -15,7 +15,8 @@ st.subheader("1. Regression: where does the network know?")
 show_sections(lesson, ["Regression"], headers=False)
 regression, regression_snapshot = uncertainty.regression_runner()
 uncertainty.regression_buttons(regression_snapshot)
-live.live_view(regression, regression_snapshot, uncertainty.draw_regression, tick=uncertainty.TICK_SECONDS)
+live.live_view(regression, regression_snapshot, uncertainty.draw_regression, tick=uncertainty.TICK_SECONDS,
+               export="regression")
 uncertainty.add_point_controls()
 
 st.subheader("2. Classification: total uncertainty and the model's own")
@@ -23,7 +24,8 @@ show_sections(lesson, ["Classification"], headers=False)
 classifier, classifier_snapshot = uncertainty.classification_runner()
 live.buttons(classifier_snapshot, ns=uncertainty.CLS)
 uncertainty.probe_controls()
-live.live_view(classifier, classifier_snapshot, uncertainty.draw_classification, tick=uncertainty.TICK_SECONDS)
+live.live_view(classifier, classifier_snapshot, uncertainty.draw_classification,
+               tick=uncertainty.TICK_SECONDS, export="mc-classifier")
 
 st.subheader("3. Averaging the passes against scaling the weights, and calibration")
 show_sections(lesson, ["Averaging and calibration"], headers=False)

@@ -15,7 +15,7 @@ st.subheader("1. One network, a variant per layer, against standard dropout")
 settings = variants.controls()
 runner, snapshot = live.sync_runner(settings, ns=variants.NS, diagram_units=variants.WIDTH)
 live.buttons(snapshot, ns=variants.NS)
-live.live_view(runner, snapshot, variants.draw)
+live.live_view(runner, snapshot, variants.draw, export="variants")
 
 st.subheader("2. Each variant's signature, measured over seeds")
 show_sections(lesson, ["What to try"], headers=False)

@@ -91,6 +91,8 @@ def metrics_json(metrics: dict[str, Any]) -> str:
 _TEMPLATE = '''\
 """{title}, as plain PyTorch: the same data, initial weights, dropout masks and batch order as the
 Dropout Lab run it was exported from (on the same device). p is the DROP probability, as in torch.nn.Dropout.
+The settings are those at export, used from the first step: a change made while the run trained (p, the
+learning rate, weight decay) is not replayed at the step it was made.
 
     python run.py                   # trains, then prints the final metrics as JSON
     python run.py --json out.json   # and writes them to out.json

@@ -8,6 +8,7 @@ says so. ``link_value`` reads one value, ``reader`` makes a page's reader from i
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -33,7 +34,11 @@ def number_from_link(raw: str, default: int | float, lo: float, hi: float) -> in
 def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices: tuple = ()) -> Any:
     """``raw`` read like ``default``: a comma-separated list of ``choices`` for a list, one of
     ``choices`` when given (a number among them is read as a number; a word must match), else a
-    number in [lo, hi]. Raises ValueError with what is wrong."""
+    number in [lo, hi]; ``true`` or ``false`` for a bool. Raises ValueError with what is wrong."""
+    if isinstance(default, bool):
+        if raw in ("true", "false"):
+            return raw == "true"
+        raise ValueError("must be true or false")
     if isinstance(default, list):
         whole = bool(default) and isinstance(default[0], int)
         try:
@@ -52,7 +57,10 @@ def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices:
         numbers = [c for c in choices if not isinstance(c, str)]
         if isinstance(default, str) or not numbers:
             raise ValueError(f"choose from {_listed(choices)}")
-        value = number_from_link(raw, default, min(numbers), max(numbers))
+        try:
+            value = number_from_link(raw, default, min(numbers), max(numbers))
+        except ValueError:
+            raise ValueError(f"choose from {_listed(choices)}") from None
         if value not in choices:
             raise ValueError(f"choose from {_listed(choices)}")
         return value
@@ -140,3 +148,17 @@ def write_link(values: Mapping[str, Any]) -> None:
     wanted = {name: link_text(value) for name, value in values.items()}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
+
+
+def copy_link(where: Any = None) -> None:
+    """A "Copy link" control (in ``where``, the sidebar by default): the page's full address with its
+    current settings, in a box with a copy button, to paste where the class can open it."""
+    where = st.sidebar if where is None else where
+    query = urlencode(st.query_params.to_dict())
+    base = st.context.url or ""
+    with where.popover("🔗 Copy link", use_container_width=True,
+                       help="This page's link with every setting as it is now: whoever opens it gets the same "
+                            "run (the same seed, data and initial weights)."):
+        st.code(f"{base}?{query}" if query else base or "(this page's address)", language=None, wrap_lines=True)
+        st.caption("The copy button is at the box's right. The address bar holds the same link, kept up to date "
+                   "as you change the controls.")

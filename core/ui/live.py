@@ -17,6 +17,7 @@ from core.live.pool import Runner, settings as server_settings, start_runner
 from core.live.redraw import RedrawBudget
 from core.live.snapshots import PairSnapshot, Snapshot
 from core.ui import frame as router
+from core.ui.export import downloads
 from core.ui.session import browser_id, session_lease
 
 
@@ -269,10 +270,10 @@ VIEW_ID = "live_view.id"
 
 
 def live_view(runner: Runner, snapshot: Snapshot, draw_snapshot: Callable[[Any], None],
-              tick: float = TICK_SECONDS) -> None:
+              tick: float = TICK_SECONDS, *, export: str | None = None) -> None:
     """Redraw from the runner's snapshot every ``tick`` s while it plays (slower when the class
     together asks for more redraws than the app process can draw: ``core.live.redraw``); once when it
-    does not."""
+    does not. ``export`` names the downloads drawn under the view (``core.ui.export``); None: none."""
     playing = snapshot["state"] in ACTIVE
     first = [snapshot]  # the page run's own snapshot: drawn at once, without asking the runner again
     view = st.session_state.setdefault(VIEW_ID, uuid.uuid4().hex) + getattr(draw_snapshot, "__qualname__", "")
@@ -290,6 +291,8 @@ def live_view(runner: Runner, snapshot: Snapshot, draw_snapshot: Callable[[Any],
             st.rerun()  # the class grew or shrank: the whole page sets the new interval
 
     _view()
+    if export is not None:
+        downloads(runner, snapshot, name=export)
 
 
 def buttons(snapshot: Snapshot, *, ns: str, steps: int = 1, finished_plays_on: bool = False,

@@ -1,10 +1,11 @@
 """Link values are read as the control's type and range, or refused with a sentence that shows the
 value as code, never as the app's own words or links; what a page writes in its link reads back."""
+import os
 import re
 
 import pytest
 
-from core.ui.links import link_text, link_value, number_from_link
+from core.ui.links import link_text, link_value, number_from_link, shown
 
 
 @pytest.mark.parametrize("raw, default, expected", [("3", 1, 3), ("3.0", 1, 3), ("0.25", 0.5, 0.25), ("1e1", 1, 10)])
@@ -62,9 +63,60 @@ def test_a_hostile_server_setting_is_shown_as_text(open_page, monkeypatch):
     from core.live import pool
     from core.live.settings import ServerSettings
 
-    hostile = ServerSettings.from_env({"DROPOUT_LAB_REFRESH": "[Session expired](https://evil.example) **now**"})
+    hostile = ServerSettings.from_env({**os.environ,  # the suite's own settings kept (runs in threads)
+                                       "DROPOUT_LAB_REFRESH": "[Session expired](https://evil.example) **now**"})
     monkeypatch.setattr(pool, "settings", lambda: hostile)
     at = open_page()
     said = [w.value for w in at.warning if "Server setting ignored" in w.value]
     assert said and "evil" in said[0]
     assert "](" not in said[0] and "**now**" not in said[0] and "https://" not in said[0]
+
+
+# -- every lab is a link: set the controls, read the link, open it fresh, the same state and the same run ------
+
+PLAYGROUND_CHANGES = {"dataset": "xor", "noise": 0.3, "seed": 7, "nuisance": 2, "layers": 2, "width": 12,
+                      "activation": "tanh", "p_hidden_1": 0.3, "optimizer": "sgd+momentum", "lr": 0.03,
+                      "batch_size": 8, "max_epochs": 12, "b_p_hidden": 0.2, "b_weight_decay": 1e-3, "speed": "max"}
+
+
+def _finished_runs(at, key):
+    snap = at.session_state[key].wait_for(lambda s: s["state"] in ("finished", "diverged", "error"), timeout=120)
+    assert snap["state"] == "finished", snap.get("message")
+    return [(r["config"], r["history"]["val_loss"]) for r in snap["runs"]]
+
+
+def test_the_playground_s_link_holds_every_control_and_opens_the_same_run(open_page):
+    from core.ui.labs.playground import NS, RUNNER
+
+    at = open_page("pages/02_playground.py", preset="tiny", **PLAYGROUND_CHANGES)
+    at.slider(key=NS + "p_input").set_value(0.1).run()  # and one change made the way a learner makes it
+    assert not at.exception
+    link = dict(at.query_params)
+    changed = {**PLAYGROUND_CHANGES, "p_input": 0.1}
+    assert link.pop("preset") == "tiny" and set(link) == set(changed), "the preset, then what differs from it"
+    at.button(key=NS + "reset.button").click().run()  # p_input changed live; from epoch 0 with it
+    at.button(key=NS + "play.button").click().run()
+    first = _finished_runs(at, RUNNER)
+
+    fresh = open_page("pages/02_playground.py", query=link | {"preset": "tiny"})
+    assert not fresh.exception and not fresh.warning
+    assert {name: fresh.session_state[NS + name] for name in changed} == changed
+    again = _finished_runs(fresh, RUNNER)
+    assert [cfg for cfg, _ in again] == [cfg for cfg, _ in first]
+    assert [losses for _, losses in again] == [losses for _, losses in first], "the same run, loss for loss"
+
+
+@pytest.mark.parametrize("name, raw, says", [
+    ("width", "300", "must be in [2, 256]"), ("lr", "0.02", "choose from"), ("dataset", "mnist", "choose from"),
+    ("compare", "maybe", "must be true or false"), ("p_hidden_0", "nan", "must be in"), ("seed", "-1", "must be in"),
+    ("speed", "fast", "choose from"), ("layers", "2.5", "whole number"),
+])
+def test_a_bad_playground_link_value_is_refused_with_a_sentence(open_page, name, raw, says):
+    from core.ui.labs.playground import NS, widget_values
+    from core.labs.playground.presets import preset
+
+    at = open_page("pages/02_playground.py", query={"preset": "tiny", name: raw})
+    assert not at.exception
+    said = [w.value for w in at.warning]
+    assert any(f"`{name}`={shown(raw)}" in w and says in w for w in said), said
+    assert at.session_state[NS + name] == widget_values(preset("tiny"))[name]  # the preset's value instead

@@ -209,7 +209,7 @@ def draw(snapshot: CNNSnapshot) -> None:
 
 
 def live_view(runner: Runner, snapshot: CNNSnapshot) -> None:
-    live.live_view(runner, snapshot, draw, tick=TICK_SECONDS)
+    live.live_view(runner, snapshot, draw, tick=TICK_SECONDS, export="cnn")
 
 
 # -- check yourself ---------------------------------------------------------------------------------

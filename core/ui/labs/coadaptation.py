@@ -306,7 +306,8 @@ def live_view(runner: Runner, snapshot: PairSnapshot) -> None:
     predictions = load_predictions(LESSON)
     st.toggle("Show every statistic without predicting (for a projector)", key=NS + "reveal_all",
               help="Skips the predictions below. A class can predict aloud first.")
-    live.live_view(runner, snapshot, lambda latest: draw(latest, predictions), tick=TICK_SECONDS)
+    live.live_view(runner, snapshot, lambda latest: draw(latest, predictions), tick=TICK_SECONDS,
+                   export="coadaptation")
 
 
 # -- learned features on digits (a background run, shared and cached like lesson 3's) ---------------

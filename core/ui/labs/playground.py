@@ -12,7 +12,7 @@ from core.analysis.early_stopping import best_point
 from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_NUISANCE, OPTIMIZERS, PLANE_DATASETS, DataConfig,
                                 ModelConfig, RunConfig, TrainConfig)
 from core.labs.playground.presets import PRESETS, preset
-from core.ui.links import choice_from_link, write_link
+from core.ui.links import choice_from_link, copy_link, reader, seed_from_link, write_link
 from core.ui.live import Settings, state_notice, status_text
 
 NS = "playground."
@@ -31,10 +31,10 @@ def _nearest(options: tuple, value: float):
     return min(options, key=lambda o: abs(o - value))
 
 
-def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
-    """Put ``cfg``'s values into the widgets' session-state keys (only missing ones unless ``force``)."""
+def widget_values(cfg: RunConfig) -> dict[str, Any]:
+    """Every control's value (by its link name) for ``cfg``: what a preset sets and a link may change."""
     m, d, t = cfg.model, cfg.data, cfg.train
-    values = {
+    return {
         "dataset": d.dataset, "noise": d.noise, "n_train": d.n_train, "n_val": d.n_val, "seed": d.seed,
         "nuisance": d.nuisance, "layers": len(m.num_hiddens), "width": m.num_hiddens[0], "activation": m.activation,
         "p_input": m.p_input,
@@ -44,17 +44,42 @@ def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
         "batch_size": _nearest(BATCH_OPTIONS, t.batch_size), "max_epochs": t.max_epochs,
         "speed": 30, "compare": True, "b_p_hidden": 0.0, "b_p_input": 0.0, "b_weight_decay": 0.0,
     }
-    for name, value in values.items():
+
+
+def seed_widgets(cfg: RunConfig, *, force: bool = False) -> None:
+    """Put ``cfg``'s values into the widgets' session-state keys (only missing ones unless ``force``)."""
+    for name, value in widget_values(cfg).items():
         if force or NS + name not in st.session_state:
             st.session_state[NS + name] = value
+
+
+_P_RANGE = (0.0, P_MAX)
+_from_link = reader(
+    {"dataset": PLANE_DATASETS, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "lr": LR_OPTIONS,
+     "weight_decay": WD_OPTIONS, "b_weight_decay": WD_OPTIONS, "max_norm": MAX_NORM_OPTIONS,
+     "batch_size": BATCH_OPTIONS, "speed": SPEED_OPTIONS},
+    {"noise": (0.0, 1.0), "n_train": (20, 2000), "n_val": (20, 2000), "nuisance": (0, MAX_NUISANCE),
+     "seed": (0, 2**31 - 1), "layers": (1, MAX_HIDDEN_LAYERS), "width": (2, 256), "p_input": _P_RANGE,
+     **{f"p_hidden_{i}": _P_RANGE for i in range(MAX_HIDDEN_LAYERS)}, "b_p_hidden": _P_RANGE, "b_p_input": _P_RANGE,
+     "max_epochs": (1, 100_000)},
+)
+
+
+def _write_link() -> None:
+    """The address bar: the preset, and each control whose value differs from the preset's."""
+    name = st.session_state[NS + "preset"]
+    base = widget_values(preset(name))
+    write_link({"preset": name, **{k: st.session_state[NS + k] for k, v in base.items()
+                                   if st.session_state.get(NS + k, v) != v}})
 
 
 def _p_slider(label: str, key: str, help_text: str, *, disabled: bool = False) -> float:
     return st.slider(label, 0.0, P_MAX, step=P_STEP, key=NS + key, help=help_text, disabled=disabled)
 
 
-def sidebar_controls() -> Settings:
-    """Draw every control in the sidebar and return what they describe."""
+def sidebar_controls(link_slot: Any = None) -> Settings:
+    """Draw every control in the sidebar and return what they describe; the address bar then links to them
+    (and ``link_slot``, if given, gets the "Copy link" control)."""
     sb = st.sidebar
     with sb.expander("Data", expanded=True):
         dataset = st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
@@ -124,6 +149,8 @@ def sidebar_controls() -> Settings:
                                           help="Compare dropout in A with L2 in B, for example.",
                                           disabled=not compare)
 
+    _write_link()
+    copy_link(link_slot)
     a = RunConfig(
         data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed),
                         nuisance=int(nuisance)),
@@ -153,25 +180,31 @@ def preset_buttons(names: list[str]) -> None:
                    use_container_width=True, help=f"Set every control to the preset '{name}' (starts a new run).")
 
 
-def preset_picker() -> None:
-    """A preset selector at the top of the sidebar; choosing one loads it into every control.
+def preset_picker() -> Any:
+    """A preset selector at the top of the sidebar; choosing one loads it into every control. Returns the
+    place above it where ``sidebar_controls`` puts the "Copy link" control.
 
-    The first run of a session takes the preset
-    from the link (``?preset=NAME``) if there is one, or from ``playground.preset`` if a test
-    or a lesson set it; a name that does not exist is reported and the default is used.
+    The first run of a session takes the preset from the link (``?preset=NAME``) if there is one, or from
+    ``playground.preset`` if a test or a lesson set it, and then each control the link names
+    (``?preset=spirals&p_hidden_0=0.3``); a name or value that cannot be used is reported and the preset's
+    value used.
     """
     key, names = NS + "preset", tuple(PRESETS)
+    first_visit = NS + "dataset" not in st.session_state
     if key not in st.session_state:
         st.session_state[key] = choice_from_link("preset", names, "a preset")
     elif st.session_state[key] not in names:
         st.session_state[key] = names[0]
-    seed_widgets(preset(st.session_state[key]))
+    values = widget_values(preset(st.session_state[key]))
+    seed_from_link({NS + name: (name, value) for name, value in values.items()}, _from_link, use_link=first_visit)
 
+    slot = st.sidebar.container()
     st.sidebar.selectbox(
         "Preset", names, key=key, on_change=lambda: choose_preset(st.session_state[key]),
         help="A ready-made experiment. Choosing one sets every control below (and starts a new run). "
              "The address bar then links to it.",
     )
+    return slot
 
 
 def run_label(cfg: RunConfig, name: str) -> str:

@@ -168,7 +168,7 @@ def live_section() -> None:
     runner, snapshot = sync_runner(specs)
     live.buttons(snapshot, ns=NS, steps=50, finished_plays_on=True,
                  play_help="Start or pause training. The p sliders and run A's mode change the running runs.")
-    live.live_view(runner, snapshot, draw_live)
+    live.live_view(runner, snapshot, draw_live, export="serving")
 
 
 # -- 2-3. the background experiments ---------------------------------------------------------------
