@@ -3,6 +3,7 @@ import streamlit as st
 
 from core.ui.frame import ensure_routed
 from core.ui.labs import mechanism
+from core.ui.links import copy_link
 from core.ui.lesson import lesson_header, show_sections
 
 ensure_routed()
@@ -26,3 +27,4 @@ mechanism.bugs(demos)
 show_sections(lesson, ["What to try", "What to notice", "Exercises"])
 st.header("Check yourself")
 mechanism.quiz(lesson.id)
+copy_link()  # last: the link then holds every control's value of this run

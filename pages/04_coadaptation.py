@@ -4,6 +4,7 @@ import streamlit as st
 from core.ui import drills, live
 from core.ui.frame import ensure_routed
 from core.ui.labs import coadaptation
+from core.ui.links import copy_link
 from core.ui.lesson import lesson_header, show_sections
 
 ensure_routed()
@@ -31,3 +32,4 @@ else:
 
 st.subheader("Check yourself")
 drills.check_yourself(coadaptation.NS, lesson.id)
+copy_link()  # last: the link then holds every control of this run

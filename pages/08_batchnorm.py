@@ -5,6 +5,7 @@ import streamlit as st
 from core.ui import drills
 from core.ui.frame import ensure_routed
 from core.ui.labs import batchnorm
+from core.ui.links import copy_link
 from core.ui.lesson import lesson_header, show_sections
 
 ensure_routed()
@@ -28,3 +29,4 @@ show_sections(lesson, ["What to notice"])
 st.subheader("Check yourself")
 drills.check_yourself(batchnorm.NS, lesson.id)
 show_sections(lesson, ["Exercises"])
+copy_link()  # last: the link then holds every section's controls

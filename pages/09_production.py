@@ -5,6 +5,7 @@ import streamlit as st
 from core.ui import drills
 from core.ui.frame import ensure_routed
 from core.ui.labs import production
+from core.ui.links import copy_link
 from core.ui.lesson import lesson_header, show_sections
 
 ensure_routed()
@@ -26,3 +27,4 @@ show_sections(lesson, ["What to notice", "Where dropout is used today"])
 st.subheader("Check yourself")
 drills.check_yourself(production.NS, lesson.id)
 show_sections(lesson, ["Exercises"])
+copy_link()  # last: the link then holds every control of this run

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.ui.frame import ensure_routed
 from core.ui.labs import interview
+from core.ui.links import copy_link
 from core.ui.lesson import lesson_header, show_sections
 
 ensure_routed()
@@ -22,3 +23,4 @@ with progress:
     show_sections(lesson, ["Code exercises on a shared server"])
 
 show_sections(lesson, ["What to try", "What to notice", "Exercises"])
+copy_link()  # last: the link then holds every control of this run

@@ -39,6 +39,11 @@ def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices:
         if raw in ("true", "false"):
             return raw == "true"
         raise ValueError("must be true or false")
+    if isinstance(default, list) and any(isinstance(c, str) for c in choices):
+        words = [v.strip() for v in raw.split(",") if v.strip()]
+        if not set(words) <= set(choices):
+            raise ValueError(f"choose from {_listed(choices)}")
+        return [c for c in choices if c in words]  # in the control's order, each once
     if isinstance(default, list):
         whole = bool(default) and isinstance(default[0], int)
         try:
@@ -148,6 +153,32 @@ def write_link(values: Mapping[str, Any]) -> None:
     wanted = {name: link_text(value) for name, value in values.items()}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
+
+
+def linked(key: str, default: Any, *, name: str, choices: Sequence[Any] = (), lo: float = 0, hi: float = 0) -> None:
+    """One control of a page in the page's link, under ``name``: the first time the session meets the control
+    it takes the link's value (read like ``link_value``; refused with a sentence, and the default used), else
+    ``default``; a value no control could send (crafted) is put back with a word (``core.ui.controls.guard``);
+    and from then on the address bar carries the value whenever it differs from the default (leaving the
+    link's other names alone, so that the controls of several sections share one link)."""
+    from core.ui.controls import guard  # noqa: PLC0415 (it draws; links stays import-light)
+
+    if key not in st.session_state:
+        seed_from_link({key: (name, default)},
+                       lambda _, raw, value: link_value(raw, value, lo=lo, hi=hi, choices=tuple(choices)),
+                       use_link=True)
+    if isinstance(default, list):  # a multi-choice control: any subset of its choices
+        value = st.session_state[key]
+        if not isinstance(value, list) or not set(value) <= set(choices):
+            st.session_state[key] = list(default)
+    else:
+        guard(key, default, choices=tuple(choices), lo=lo, hi=hi)
+    value = st.session_state[key]
+    if value == default:
+        if name in st.query_params:
+            del st.query_params[name]
+    elif st.query_params.get(name) != link_text(value):
+        st.query_params[name] = link_text(value)
 
 
 def copy_link(where: Any = None) -> None:

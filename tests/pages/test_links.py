@@ -120,3 +120,51 @@ def test_a_bad_playground_link_value_is_refused_with_a_sentence(open_page, name,
     said = [w.value for w in at.warning]
     assert any(f"`{name}`={shown(raw)}" in w and says in w for w in said), said
     assert at.session_state[NS + name] == widget_values(preset("tiny"))[name]  # the preset's value instead
+
+
+ROUND_TRIPS = {  # page: {session key: a value other than its default}, set as the learner would leave them
+    "pages/01_mechanism.py": {"mechanism.p": 0.3, "mechanism.point": "near the boundary (0.0, 0.25)",
+                              "mechanism.n_masks": 100, "mechanism.modes": ["eval", "mc"], "mechanism.mask_seed": 4,
+                              "mechanism.ensemble.seed": 5, "mechanism.convention_value": 0.6},
+    "pages/03_overfitting.py": {"overfitting.experiment": "fig9b", "overfitting.fig9b.seeds": 3,
+                                "overfitting.fig9b.noise": 0.3},
+    "pages/04_coadaptation.py": {"coadaptation.p": 0.3, "coadaptation.width": 8, "coadaptation.seed": 3},
+    "pages/05_uncertainty.py": {"uncertainty.reg.p": 0.3, "uncertainty.reg.activation": "tanh",
+                                "uncertainty.reg.seed": 2, "uncertainty.cls.dataset": "circles",
+                                "uncertainty.cls.T": 20, "uncertainty.cls.probe_x": -1.0},
+    "pages/06_cnn.py": {"cnn.p": 0.2, "cnn.kind_b": "block", "cnn.seed": 2, "cnn.digit": 5},
+    "pages/07_variants.py": {"variants.p": 0.3, "variants.variant_0": "alpha", "variants.activation": "selu",
+                             "variants.experiment": "droppath"},
+    "pages/08_batchnorm.py": {"batchnorm.shift.p": 0.3, "batchnorm.shift.width": 32, "batchnorm.bn-mc.batch_size": 4},
+    "pages/09_production.py": {"production.p_a": 0.5, "production.seed": 3, "production.mode_a": "feature"},
+    "pages/10_interview.py": {"interview.drill.topic": "batchnorm", "interview.drill.levels": ["medium", "hard"]},
+}
+RUNNERS = {"pages/04_coadaptation.py": ("coadaptation.runner",), "pages/06_cnn.py": ("cnn.runner",),
+           "pages/05_uncertainty.py": ("uncertainty.reg.runner", "uncertainty.cls.runner"),
+           "pages/07_variants.py": ("variants.runner",), "pages/09_production.py": ("production.runner",)}
+
+
+def _first_numbers(runner) -> list:
+    """Each run's settings and its first recorded numbers (the first point: later ones depend on the pace)."""
+    snap = runner.wait_for(lambda s: all(len(r.get("history", r.get("curves", {})).get("val_loss",
+                                                                                         r.get("curves", {}).get("step", []))) >= 2
+                                         for r in s.get("runs", [s])), timeout=120)
+    runs = snap.get("runs", [snap])
+    return [(r.get("config", r.get("p")), {k: v[:1] for k, v in r.get("history", r.get("curves", {})).items()})
+            for r in runs]
+
+
+@pytest.mark.parametrize("page", list(ROUND_TRIPS))
+def test_a_page_s_link_reopens_the_same_state_and_run(open_page, page):
+    changes = ROUND_TRIPS[page]
+    at = open_page(page, raw_state=changes)
+    assert not at.exception
+    link = dict(at.query_params)
+    assert link, "the address bar holds the changed controls"
+    first = {key: _first_numbers(at.session_state[key]) for key in RUNNERS.get(page, ())}  # before the fresh
+    fresh = open_page(page, query=link)  # page replaces them (the tests' sessions share one lease)
+    assert not fresh.exception, fresh.exception
+    assert not [w.value for w in fresh.warning if "link" in w.value], "every value of the page's own link is taken"
+    assert {key: fresh.session_state[key] for key in changes} == changes
+    for key in RUNNERS.get(page, ()):
+        assert _first_numbers(fresh.session_state[key]) == first[key], key

@@ -12,9 +12,9 @@ import streamlit as st
 from core.engine.config import ConfigError
 from core.labs.batchnorm.experiments import Request, request
 from core.ui.controls import CHART, verdict_lines
-from core.ui.controls import guard as _guard
 from core.ui.controls import layout as _layout
 from core.ui.jobs import JobPanel, experiment_panel, run_now
+from core.ui.links import linked
 
 NS = "batchnorm."
 LESSON_ID = "08_batchnorm"
@@ -28,12 +28,17 @@ SHIFT_CACHE = NS + "shift.cache"
 SHIFT_CACHE_SIZE = 24
 
 
+def _linked(key: str, default: Any, **rules: Any) -> None:
+    """The control ``key`` in the page's link, named without the page's prefix (``shift.p``, ``bn-mc.seeds``)."""
+    linked(key, default, name=key.removeprefix(NS), **rules)
+
+
 # -- 1. the shift, per layer -----------------------------------------------------------------------
 def shift_controls() -> Request | None:
     for name, choices in (("width", WIDTHS), ("depth", DEPTHS), ("train_steps", STEPS), ("noise", tuple(NOISE_WORDS))):
-        _guard(NS + "shift." + name, SHIFT_DEFAULTS[name], choices=choices)
-    _guard(NS + "shift.p", SHIFT_DEFAULTS["p"], lo=0.0, hi=0.8)
-    _guard(NS + "shift.beta", SHIFT_DEFAULTS["beta"], lo=0.0, hi=1.0)
+        _linked(NS + "shift." + name, SHIFT_DEFAULTS[name], choices=choices)
+    _linked(NS + "shift.p", SHIFT_DEFAULTS["p"], lo=0.0, hi=0.8)
+    _linked(NS + "shift.beta", SHIFT_DEFAULTS["beta"], lo=0.0, hi=1.0)
     c1, c2, c3, c4 = st.columns(4)
     values = {
         "p": c1.slider("Dropout p", 0.0, 0.8, step=0.05, key=NS + "shift.p",
@@ -136,7 +141,7 @@ JOBS = tuple(panel.job_key for panel in PANELS.values())
 
 def _seeds_number(key: str, default: int, hi: int) -> int:
     widget = f"{NS}{key}.seeds"
-    _guard(widget, default, lo=2, hi=hi)
+    _linked(widget, default, lo=2, hi=hi)
     return st.number_input("Seeds", min_value=2, max_value=hi, step=1, key=widget,
                            help="Paired seeds: each side gets the same data, initial weights and batch order. More "
                                 "seeds, smaller error bars, a longer run.")
@@ -150,7 +155,7 @@ def fixes_section() -> None:
     c1, c2 = st.columns(2)
     with c2:
         seeds = _seeds_number("bn-fixes", 5, 12)
-    _guard(NS + "bn-fixes.p", 0.5, lo=0.1, hi=0.8)
+    _linked(NS + "bn-fixes.p", 0.5, lo=0.1, hi=0.8)
     p = c1.slider("p before each BatchNorm", 0.1, 0.8, step=0.1, key=NS + "bn-fixes.p",
                   help="The drop probability of the 'as is' network (and of the fixes that keep dropout).")
     out = _panel("bn-fixes", {"seeds": seeds, "p": p}, "about 20 s")
@@ -180,7 +185,7 @@ def mc_section() -> None:
     c1, c2 = st.columns(2)
     with c1:
         seeds = _seeds_number("bn-mc", 5, 12)
-    _guard(NS + "bn-mc.batch_size", 16, choices=MC_BATCHES)
+    _linked(NS + "bn-mc.batch_size", 16, choices=MC_BATCHES)
     batch = c2.select_slider("Test batch size", MC_BATCHES, key=NS + "bn-mc.batch_size",
                              help="How many held-out digits go through the network together in each pass.")
     out = _panel("bn-mc", {"seeds": seeds, "batch_size": batch}, "about 10 s")
@@ -211,7 +216,7 @@ def lr_section() -> None:
     c1, c2 = st.columns(2)
     with c1:
         seeds = _seeds_number("dropout-lr", 8, 16)
-    _guard(NS + "dropout-lr.metric", "val_loss", choices=("val_loss", "val_err"))
+    _linked(NS + "dropout-lr.metric", "val_loss", choices=("val_loss", "val_err"))
     metric = c2.selectbox("Judge on", ("val_loss", "val_err"), key=NS + "dropout-lr.metric",
                           help="Which final validation number picks each seed's best learning rate.")
     out = _panel("dropout-lr", {"seeds": seeds, "metric": metric}, "about a minute")

@@ -19,6 +19,7 @@ from core.labs.interview.experiments import ExperimentRequest
 from core.labs.interview.practice import MOCK_TYPES, Answer, Progress, ProgressError, pick_mock, score
 from core.ui import code, drills
 from core.ui.jobs import run_now
+from core.ui.links import linked, shown
 
 NS = "interview."
 TYPE_NAMES = {"choice": "multiple choice", "numeric": "numeric", "bug": "spot the bug", "predict": "predict, then observe",
@@ -46,12 +47,16 @@ def _count(key: str, q: Question, correct: bool, misconception: str | None) -> N
 def drill() -> None:
     bank = drills.bank()
     topics = {slug: t.title for slug, t in bank.topics.items()}
+    _question_from_link(bank)
+    linked(NS + "drill.topic", "all", name="topic", choices=("all", *topics))
+    linked(NS + "drill.levels", list(DIFFICULTIES), name="levels", choices=tuple(DIFFICULTIES))
+    linked(NS + "drill.types", list(TYPE_NAMES), name="types", choices=tuple(TYPE_NAMES))
     c1, c2, c3 = st.columns([2, 2, 2])
     topic = c1.selectbox("Topic", ["all", *topics], format_func=lambda s: "All topics" if s == "all" else topics[s],
                          key=NS + "drill.topic", help="One topic, or every topic of the bank.")
-    levels = c2.multiselect("Difficulty", DIFFICULTIES, default=list(DIFFICULTIES), key=NS + "drill.levels",
+    levels = c2.multiselect("Difficulty", DIFFICULTIES, key=NS + "drill.levels",
                             help="Easy: definitions. Medium: reasoning and numbers. Hard: what a strong candidate adds.")
-    kinds = c3.multiselect("Question types", list(TYPE_NAMES), default=list(TYPE_NAMES), format_func=TYPE_NAMES.get,
+    kinds = c3.multiselect("Question types", list(TYPE_NAMES), format_func=TYPE_NAMES.get,
                            key=NS + "drill.types", help="Predict-then-observe runs a small live experiment; code runs "
                            "your code in a sandbox.")
     if not levels or not kinds:
@@ -74,9 +79,26 @@ def drill() -> None:
     b2.button("Next ▶", key=NS + "drill.next.button", disabled=index == len(ids) - 1, on_click=_step, args=(1,),
               use_container_width=True, help="The next question of this selection.")
     b3.caption(f"Question {index + 1} of {len(ids)}")
+    if st.query_params.get("q") != ids[index]:
+        st.query_params["q"] = ids[index]  # the link opens this question
     question(bank.question(ids[index], seed=progress().seed))
     st.caption(f"Your numbers in numeric questions are drawn from seed {progress().seed} (kept in your progress "
                "file), so a classmate gets other numbers for the same question.")
+
+
+def _question_from_link(bank: Any) -> None:
+    """On the drill's first run in this session, show the link's question (``?q=ID``, among the link's filters);
+    an id the bank does not have is said, and the drill starts at its first question."""
+    if NS + "drill.topic" in st.session_state:
+        return
+    wanted = st.query_params.get("q")
+    if wanted is None:
+        return
+    if wanted in {q.id for q in bank.questions()}:
+        st.session_state[NS + "drill.goto"] = wanted  # within the link's filters, as the app writes them
+    else:
+        st.warning(f"This link asks for a question called {shown(wanted)}, which the bank does not have; the drill "
+                   "starts at its first question.", icon="🔗")
 
 
 def _step(delta: int) -> None:

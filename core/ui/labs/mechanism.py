@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -15,6 +16,7 @@ from core.live.jobs import ResultCache
 from core.lessons import Lesson
 from core.ui.jobs import run_now
 from core.ui import drills
+from core.ui.links import linked
 
 NS = "mechanism."
 CHART = {"displayModeBar": False}
@@ -31,10 +33,20 @@ CONVENTIONS = {
 
 
 _ENSEMBLE = ensemble_lab.EnsembleRequest()
-DEFAULTS = {"p": 0.5, "n_masks": 10_000, "convention_value": 0.8, "passes": 50, "mask_seed": 0,
+DEFAULTS = {"point": next(iter(POINTS)), "p": 0.5, "auto": False, "n_masks": 10_000,
+            "convention": next(iter(CONVENTIONS)), "convention_value": 0.8, "passes": 50, "mask_seed": 0,
             "modes": list(mechanism.MODES), "ensemble.p": _ENSEMBLE.p, "ensemble.seed": _ENSEMBLE.seed,
             "ensemble.k_max": _ENSEMBLE.k_max}
 
+
+LINK_RULES: dict[str, dict[str, Any]] = {
+    "point": {"choices": tuple(POINTS)}, "p": {"lo": 0.0, "hi": 0.95}, "auto": {"choices": (False, True)},
+    "n_masks": {"choices": (10, 100, 1000, 10_000)}, "convention": {"choices": tuple(CONVENTIONS)},
+    "convention_value": {"lo": 0.0, "hi": 1.0}, "passes": {"lo": 10, "hi": 200}, "mask_seed": {"lo": 0, "hi": 2**31 - 1},
+    "modes": {"choices": mechanism.MODES}, "ensemble.p": {"choices": ensemble_lab.P_CHOICES},
+    "ensemble.seed": {"lo": 0, "hi": ensemble_lab.MAX_SEED}, "ensemble.k_max": {"choices": ensemble_lab.K_MAX_CHOICES},
+}
+"""How the link's value of each control is read (``core.ui.links.linked``): its choices, or its range."""
 
 ANSWERS = ResultCache(size=32)  # the workers' answers, for every session: they are seeded
 
@@ -44,7 +56,7 @@ def warm_up() -> Demos | None:
     the lesson's small trained networks show at the chosen number of passes (the first question of
     a server trains them: a few seconds). None, after saying why, when no answer came."""
     for name, value in DEFAULTS.items():
-        st.session_state.setdefault(NS + name, value)
+        linked(NS + name, value, name=name, **LINK_RULES.get(name, {}))
     request = DemoRequest(tuple(POINTS.values()), st.session_state[NS + "passes"])
     token = repr(request)
     answer = ANSWERS.get(token)
@@ -68,6 +80,7 @@ def one_mask(demos: Demos | None) -> tuple[np.ndarray | None, float, int]:
     b1, b2 = st.columns([1, 3])
     if b1.button("🎲 Sample a new mask", key=NS + "resample.button", help="Draw a fresh Bernoulli mask."):
         st.session_state[seed_key] += 1
+        linked(seed_key, 0, name="mask_seed", **LINK_RULES["mask_seed"])  # the link shows the new mask
     auto = b2.toggle("Resample every second", key=NS + "auto", help="Keep drawing new masks, once a second.")
     if demos is None:
         return None, p, st.session_state[seed_key]
@@ -79,6 +92,7 @@ def one_mask(demos: Demos | None) -> tuple[np.ndarray | None, float, int]:
         if auto and time.monotonic() - st.session_state.get(NS + "last_auto", 0.0) >= 0.9:
             st.session_state[NS + "last_auto"] = time.monotonic()
             st.session_state[seed_key] += 1
+            linked(seed_key, 0, name="mask_seed", **LINK_RULES["mask_seed"])
         seed = st.session_state[seed_key]
         draw = mechanism.draw_mask(h, p, seed)
         st.plotly_chart(viz_mechanism.mask_bars(draw, p), key=NS + "bars", config=CHART)

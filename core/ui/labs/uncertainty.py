@@ -28,6 +28,7 @@ from core.ui import live
 from core.ui.clicks import Clicks
 from core.ui.session import browser_id
 from core.ui.jobs import JobPanel, run_now
+from core.ui.links import linked
 from core.ui.live import Settings
 
 NS = "uncertainty."
@@ -51,8 +52,11 @@ STRUCTURAL = ("dataset", "activation", "seed")
 
 
 def _reg_widgets() -> dict[str, Any]:
+    rules = {"dataset": {"choices": tuple(REGRESSION_DATASETS)}, "activation": {"choices": ("relu", "tanh")},
+             "p": {"lo": 0.0, "hi": 0.9}, "T": {"lo": 1, "hi": MAX_PASSES}, "noise": {"choices": (False, True)},
+             "seed": {"lo": 0, "hi": 2**31 - 1}, "speed": {"choices": SPEEDS}}
     for name, value in REG_DEFAULTS.items():
-        st.session_state.setdefault(REG + name, value)
+        linked(REG + name, value, name="reg." + name, **rules[name])
     c1, c2, c3, c4 = st.columns([2, 2, 3, 3])
     c1.selectbox("Data", list(REGRESSION_DATASETS), key=REG + "dataset",
                  format_func=lambda k: {"x_sin_x": "y = x sin x", "sine": "noisy sine"}.get(k, k),
@@ -227,8 +231,11 @@ FIG11_REPEATS = 10
 
 
 def classification_runner() -> tuple[Runner, PairSnapshot]:
+    rules = {"dataset": {"choices": PLANE_DATASETS}, "p": {"lo": 0.0, "hi": 0.9}, "seed": {"lo": 0, "hi": 2**31 - 1},
+             "T": {"lo": 1, "hi": MAX_PASSES}, "probe_x": {"lo": -WIDE_EXTENT, "hi": WIDE_EXTENT},
+             "probe_y": {"lo": -WIDE_EXTENT, "hi": WIDE_EXTENT}}
     for name, value in CLS_DEFAULTS.items():
-        st.session_state.setdefault(CLS + name, value)
+        linked(CLS + name, value, name="cls." + name, **rules[name])
     c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
     c1.selectbox("Dataset", PLANE_DATASETS, key=CLS + "dataset", help="The Playground's 2-D problems.")
     c2.slider("Dropout p", 0.0, 0.9, step=0.05, key=CLS + "p",
@@ -353,9 +360,9 @@ def digit_path(model: Any) -> None:
     from core.labs.uncertainty.shift import PathRequest  # noqa: PLC0415
 
     n_val = len(model.val_labels)
-    st.session_state.setdefault(NS + "digits.index", 0)
-    st.session_state.setdefault(NS + "digits.path", "shift right")
-    st.session_state.setdefault(NS + "digits.T", 100)
+    linked(NS + "digits.index", 0, name="digit.index", lo=0, hi=n_val - 1)
+    linked(NS + "digits.path", "shift right", name="digit.path", choices=tuple(PATHS))
+    linked(NS + "digits.T", 100, name="digit.T", lo=10, hi=MAX_PASSES)
     c1, c2, c3 = st.columns(3)
     index = int(c1.number_input("Validation digit", 0, n_val - 1, step=1, key=NS + "digits.index",
                                 help=f"Which of the {n_val} validation images to move."))

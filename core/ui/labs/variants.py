@@ -14,7 +14,7 @@ from core.engine.variants import VARIANTS
 from core.labs.variants import figures
 from core.labs.variants.experiments import KEYS, MODULES, Request, request
 from core.ui.jobs import JobPanel
-from core.ui.links import choice_from_link
+from core.ui.links import choice_from_link, linked
 from core.ui.live import Settings, state_notice, status_text
 
 NS = "variants."
@@ -34,9 +34,11 @@ VARIANT_HELP = {name: v.words for name, v in VARIANTS.items()}
 def controls() -> Settings:
     """The live network's controls: data, p, each layer's variant, activation, pace. Run B is the same
     network with standard dropout at the same p, from the same initial weights."""
-    ss = st.session_state
+    rules = {"dataset": {"choices": PLANE_DATASETS}, "p": {"lo": 0.0, "hi": 0.8},
+             "activation": {"choices": ("relu", "selu", "tanh")}, "speed": {"choices": SPEEDS},
+             **{f"variant_{i}": {"choices": LIVE_VARIANTS} for i in range(LAYERS)}}
     for name, value in DEFAULTS.items():
-        ss.setdefault(NS + name, value)
+        linked(NS + name, value, name=name, **rules[name])
     c1, c2, c3, c4 = st.columns(4)
     dataset = c1.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
                            help="The 2-D problem (40 noisy training points). Changing it starts both runs again.")
@@ -106,6 +108,7 @@ def experiment_picker() -> str:
     widget = NS + "experiment"
     if widget not in st.session_state:
         st.session_state[widget] = choice_from_link("experiment", KEYS, "an experiment")
+    linked(widget, KEYS[0], name="experiment", choices=KEYS)  # the address bar names the one shown
     return st.selectbox("Experiment", KEYS, key=widget, format_func=lambda k: f"{k}: {MODULES[k].TITLE}",
                         help="Each trains the variant against its rival on paired seeds in the background, then "
                              "judges a claim fixed before looking. `python -m core reproduce <key>` runs the same.")
