@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.engine.config import RunConfig
 from core.engine.script import exportable, pytorch_script
-from core.live.export import records_csv, records_json, run_records
+from core.live.export import RUN_NAMES, records_csv, records_json, run_records
 from core.live.pool import Runner
 
 
@@ -17,7 +17,7 @@ def downloads(runner: Runner, snapshot: dict[str, Any], *, name: str) -> None:
     """One row of download buttons under a live view; ``name`` names the files (``dropout-lab-NAME.csv``)."""
     latest = lambda: run_records(runner.snapshot())  # noqa: E731 (called on click, in Streamlit's thread)
     stem = f"dropout-lab-{name}"
-    configs = [(run.get("name", "AB"[i] if i < 2 else str(i)), run["config"], bool(run.get("events")))
+    configs = [(run.get("name", RUN_NAMES[i]), run["config"], bool(run.get("events")))
                for i, run in enumerate(snapshot.get("runs", ())) if isinstance(run.get("config"), RunConfig)]
     scripts = [(run, changed) for run, cfg, changed in configs if exportable(cfg) is None]
     cols = st.columns(2 + max(len(scripts), 1))
@@ -45,7 +45,7 @@ def downloads(runner: Runner, snapshot: dict[str, Any], *, name: str) -> None:
 def _script(runner: Runner, run: str, lab: str):
     def make() -> str:
         snapshot = runner.snapshot()
-        names = [r.get("name", "AB"[i] if i < 2 else str(i)) for i, r in enumerate(snapshot.get("runs", ()))]
+        names = [r.get("name", RUN_NAMES[i]) for i, r in enumerate(snapshot.get("runs", ()))]
         cfg = snapshot["runs"][names.index(run)]["config"]  # its live changes included
         return pytorch_script(cfg, title=f"Run {run} of the Dropout Lab {lab}")
     return make
