@@ -1,4 +1,5 @@
 import os
+import tempfile
 import threading
 import time
 
@@ -10,6 +11,8 @@ torch.set_num_threads(1)
 # worker pool has tests of its own (tests/core/live/test_pool.py), and the browser tests run the app as a
 # new user gets it (tests/e2e/conftest.py clears this for their servers).
 os.environ["DROPOUT_LAB_TRAINERS"] = "threads"
+# Rooms of the tests' own, in a file of their own (the browser tests' servers inherit it), never the user's.
+os.environ.setdefault("DROPOUT_LAB_ROOMS", os.path.join(tempfile.mkdtemp(prefix="dropout-lab-rooms-"), "rooms.db"))
 
 from core.labs.kinds import JOBS, KINDS  # noqa: E402 (after the setting above)
 from core.live import pool  # noqa: E402

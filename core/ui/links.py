@@ -148,9 +148,16 @@ def link_text(value: Any) -> str:
     return str(value)
 
 
+ROOM_NAMES = ("room", "teacher", "present")
+"""A class room's part of the link (``core.ui.room``): kept when a page rewrites its settings."""
+
+
 def write_link(values: Mapping[str, Any]) -> None:
-    """Make the address bar a link to exactly ``values`` (name: value), sent only when it changed."""
+    """Make the address bar a link to exactly ``values`` (name: value) and the room the page is in, sent only
+    when it changed."""
+    current = st.query_params.to_dict()
     wanted = {name: link_text(value) for name, value in values.items()}
+    wanted.update({name: current[name] for name in ROOM_NAMES if name in current})
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -185,7 +192,7 @@ def copy_link(where: Any = None) -> None:
     """A "Copy link" control (in ``where``, the sidebar by default): the page's full address with its
     current settings, in a box with a copy button, to paste where the class can open it."""
     where = st.sidebar if where is None else where
-    query = urlencode(st.query_params.to_dict())
+    query = urlencode({k: v for k, v in st.query_params.to_dict().items() if k != "teacher"})  # the room's key
     base = st.context.url or ""
     with where.popover("🔗 Copy link", use_container_width=True,
                        help="This page's link with every setting as it is now: whoever opens it gets the same "

@@ -11,9 +11,11 @@ from core import viz
 from core.analysis.early_stopping import best_point
 from core.engine.config import (ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_NUISANCE, OPTIMIZERS, PLANE_DATASETS, DataConfig,
                                 ModelConfig, RunConfig, TrainConfig)
+from core.labs.playground import polls
 from core.labs.playground.presets import PRESETS, preset
 from core.ui.links import choice_from_link, copy_link, reader, seed_from_link, write_link
 from core.ui.live import Settings, state_notice, status_text
+from core.ui.room import RoomView
 
 NS = "playground."
 RUNNER = NS + "runner"  # this page's runner in the session (core.ui.live.sync_runner keeps it there)
@@ -25,6 +27,14 @@ BATCH_OPTIONS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2000)
 SPEED_OPTIONS = (1, 3, 10, 30, 100, "max")
 P_STEP = 0.05
 P_MAX = 0.95
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Data": ("dataset", "noise", "n_train", "n_val", "nuisance", "seed"),
+    "Network": ("layers", "width", "activation"),
+    "Dropout": ("p_input", *(f"p_hidden_{i}" for i in range(MAX_HIDDEN_LAYERS))),
+    "Training": ("optimizer", "lr", "weight_decay", "max_norm", "batch_size", "max_epochs", "speed"),
+    "Comparison run B": ("compare", "b_p_hidden", "b_p_input", "b_weight_decay"),
+}
+"""The sidebar's control groups (by their link names): what a teacher's room locks or hides."""
 
 
 def _nearest(options: tuple, value: float):
@@ -77,11 +87,51 @@ def _p_slider(label: str, key: str, help_text: str, *, disabled: bool = False) -
     return st.slider(label, 0.0, P_MAX, step=P_STEP, key=NS + key, help=help_text, disabled=disabled)
 
 
-def sidebar_controls(link_slot: Any = None) -> Settings:
+def _hold_locked(room: RoomView) -> dict[str, Any]:
+    """A room's locked and hidden groups keep the values of the preset in use (the teacher's last push): set
+    here, before the controls are drawn, so that a change a student made anyway goes back."""
+    held = room.locked | room.hidden
+    pushed = room.room.preset if room.room is not None and room.room.preset in PRESETS else None
+    values = widget_values(preset(pushed or st.session_state[NS + "preset"])) if held else {}
+    for group in held:
+        for name in GROUPS[group]:
+            st.session_state[NS + name] = values[name]
+    return values
+
+
+class _Group:
+    """A sidebar group as a room shows it: open, locked (its values listed, the controls out of sight) or
+    hidden. A group's controls are always drawn, so that their values stay; out of sight they are inert."""
+
+    def __init__(self, label: str, room: RoomView, values: dict[str, Any]) -> None:
+        self.label, self.room, self.values = label, room, values
+
+    def __enter__(self):
+        sb = st.sidebar
+        if self.label in self.room.locked and self.label not in self.room.hidden:
+            with sb.expander(f"🔒 {self.label} (set by your teacher)", expanded=False):
+                st.caption("Your teacher locked these for the room: " + ", ".join(
+                    f"{name.replace('_', ' ')} = {self.values[name]}" for name in GROUPS[self.label]
+                    if not name.startswith("p_hidden_") or int(name[-1]) < self.values["layers"]) + ".")
+        if self.label in self.room.locked or self.label in self.room.hidden:
+            self._inner = sb.container(key=f"playground_held_{self.label.split()[0].lower()}")
+            st.html("<style>[class*='st-key-playground_held_'] {display: none;}</style>")
+        else:
+            self._inner = sb.expander(self.label, expanded=True)
+        return self._inner.__enter__()
+
+    def __exit__(self, *exc):
+        return self._inner.__exit__(*exc)
+
+
+def sidebar_controls(link_slot: Any = None, room: RoomView | None = None) -> Settings:
     """Draw every control in the sidebar and return what they describe; the address bar then links to them
-    (and ``link_slot``, if given, gets the "Copy link" control)."""
+    (and ``link_slot``, if given, gets the "Copy link" control). In a class room, the groups the teacher
+    locked or hid keep the preset's values (``_hold_locked``)."""
+    room = room or RoomView()
+    held = _hold_locked(room)
     sb = st.sidebar
-    with sb.expander("Data", expanded=True):
+    with _Group("Data", room, held):
         dataset = st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
                                help="The 2-D problem: two classes, orange and blue. Changing it starts a new run.")
         noise = st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
@@ -97,13 +147,14 @@ def sidebar_controls(link_slot: Any = None) -> Settings:
                                   "Changing it starts a new run.")
         seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
                                help="Fixes the data, the initial weights, the batch order and the masks.")
-    with sb.expander("Network", expanded=True):
+    with _Group("Network", room, held):
         layers = st.slider("Hidden layers", 1, MAX_HIDDEN_LAYERS, key=NS + "layers",
                            help="Number of hidden layers. Changing it starts a new run.")
         width = st.slider("Units per hidden layer", 2, 256, key=NS + "width",
                           help="Width of every hidden layer. Changing it starts a new run.")
         activation = st.selectbox("Activation", ACTIVATIONS, key=NS + "activation",
                                   help="Non-linearity after each hidden layer. Changing it starts a new run.")
+    with _Group("Dropout", room, held):
         selu_note = st.empty()  # filled below, once the drop probabilities are known
         p_input = _p_slider("Input dropout p", "p_input",
                             "Probability of DROPPING each input coordinate at a training step. "
@@ -118,7 +169,7 @@ def sidebar_controls(link_slot: Any = None) -> Settings:
         selu_note.caption("⚠️ This is standard dropout on a SELU network: a dropped unit becomes 0, which is not "
                           "where SELU rests, so the activations drift from the mean 0 and variance 1 that SELU keeps "
                           "by itself. AlphaDropout is the variant made for SELU: lesson 7 measures the difference.")
-    with sb.expander("Training", expanded=True):
+    with _Group("Training", room, held):
         optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=NS + "optimizer",
                                  help="sgd+momentum uses momentum 0.9. Changing it starts a new run.")
         lr = st.select_slider("Learning rate", LR_OPTIONS, key=NS + "lr",
@@ -136,7 +187,7 @@ def sidebar_controls(link_slot: Any = None) -> Settings:
                                      help="The run stops here. Raise it after a run finished to continue.")
         speed = st.select_slider("Speed (epochs per second)", SPEED_OPTIONS, key=NS + "speed",
                                  help="A pace you can watch; 'max' trains as fast as the CPU allows.")
-    with sb.expander("Comparison run B", expanded=True):
+    with _Group("Comparison run B", room, held):
         compare = st.toggle("Train run B alongside", key=NS + "compare",
                             help="B starts from the same seed, data and initial weights as A and sees the same "
                                  "batches, in lockstep; only the settings below differ.")
@@ -276,3 +327,13 @@ def _gap_metrics(col, run: dict[str, Any], label: str) -> None:
                   help="Validation loss − training loss, both measured with dropout off. Grows as a model overfits.")
         c3.metric("Accuracy gap", f"{h['train_acc'][-1] - h['val_acc'][-1]:+.1%}",
                   help="Training accuracy − validation accuracy, both with dropout off.")
+
+
+def room_bank() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The class predictions a teacher can ask on this page: key -> (question, answers)."""
+    return {key: (q.text, q.options) for key, q in polls.QUESTIONS.items()}
+
+
+def settle(snapshot: dict[str, Any]):
+    """How the teacher's run settles a question (``core.labs.playground.polls.settle``)."""
+    return lambda key: polls.settle(key, snapshot)
