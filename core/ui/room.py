@@ -307,8 +307,9 @@ def answers_figure(counts: Mapping[str, int], question: str, result: str | None)
     fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=colours,
                            text=[f"{n} ({n / total:.0%})" if total else "0" for n in counts.values()],
                            textposition="auto"))
-    fig.update_layout(title=f"{question} ({total} answers)", height=300, yaxis_title="students",
-                      margin=dict(l=50, r=10, t=50, b=40))
+    fig.update_layout(title=f"{question} ({total} answer{'' if total == 1 else 's'})", height=300,
+                      yaxis=dict(title="students", rangemode="tozero", dtick=1 if max(counts.values(), default=0) <= 10
+                                 else None), margin=dict(l=50, r=10, t=50, b=40))
     return fig
 
 
@@ -324,7 +325,7 @@ def _answer(room: Room) -> None:
         if poll.revealed:
             verdict = ("" if mine is None else " ✅ You predicted it." if mine == poll.result
                        else f" ❌ You said {mine}.")
-            st.info(f"The run showed **{poll.result}**. {poll.explanation}{verdict}")
+            st.info(f"Your teacher's run showed **{poll.result}**. {poll.explanation}{verdict}")
             st.plotly_chart(answers_figure(rooms().tally(room.code, poll.number), poll.question, poll.result),
                             key="room.answers", config=CHART)
             return

@@ -67,7 +67,7 @@ def test_a_teacher_and_two_students_on_two_processes(two_servers, browser):
 
         click_until(teacher.get_by_role("button", name="Reveal the result"), teacher.get_by_text("Revealed:"))
         for student in (first, second):
-            expect(student.get_by_text("The run showed")).to_be_visible(timeout=SEEN_MS)
+            expect(student.get_by_text("Your teacher's run showed")).to_be_visible(timeout=SEEN_MS)
         result = re.search(r"Revealed: (A|B|About the same)\.", teacher.get_by_text("Revealed:").inner_text())
         assert result, teacher.get_by_text("Revealed:").inner_text()
         right = {"A": first, "B": second}.get(result.group(1))

@@ -62,7 +62,7 @@ def test_a_teacher_locks_hides_pushes_asks_and_reveals_and_a_student_follows(ope
     assert f"{a:.3f}" in poll.explanation and f"{b:.3f}" in poll.explanation
     assert poll.result == ("About the same" if abs(a - b) <= 0.02 * max(a, b) else "A" if a < b else "B")
     student.run()
-    assert f"The run showed **{poll.result}**" in _texts(student)
+    assert f"Your teacher's run showed **{poll.result}**" in _texts(student)
 
 
 def test_a_bad_code_says_so_and_the_lab_works_on(open_page):
