@@ -1,5 +1,6 @@
 """A teacher's room on the Playground, teacher and students as two sessions of the app (one process here;
 tests/e2e/test_room_browser.py puts them on two app processes)."""
+import socket
 import time
 
 from core.labs.playground.polls import QUESTIONS
@@ -81,3 +82,19 @@ def test_a_closed_room_and_a_wrong_token_are_sentences(open_page):
     teacher.button(key="room.close.button").click().run()
     late = open_page(PLAYGROUND, preset="tiny", query={"room": code})
     assert any(f"There is no room {code}" in w.value for w in late.warning)
+
+
+def test_a_store_that_is_down_is_a_sentence_and_the_lab_works_on(open_page, monkeypatch):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DROPOUT_LAB_ROOMS", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setattr(room, "_rooms", None)
+    at = open_page(PLAYGROUND, preset="tiny")
+    at.button(key="room.open.button").click().run()
+    assert not at.exception
+    assert any("The room store is not reachable" in w.value and "without the room" in w.value for w in at.warning)
+    assert room.CODE not in at.session_state and at.get("plotly_chart")
+    joined = open_page(PLAYGROUND, preset="tiny", query={"room": "K7MQ2"})
+    assert any("not reachable" in w.value for w in joined.warning) and joined.get("plotly_chart")
+    monkeypatch.setattr(room, "_rooms", None)  # the next test opens the tests' own store again
