@@ -146,10 +146,12 @@ RUNNERS = {"pages/04_coadaptation.py": ("coadaptation.runner",), "pages/06_cnn.p
 
 def _first_numbers(runner) -> list:
     """Each run's settings and its first recorded numbers (the first point: later ones depend on the pace)."""
-    snap = runner.wait_for(lambda s: all(len(r.get("history", r.get("curves", {})).get("val_loss",
-                                                                                         r.get("curves", {}).get("step", []))) >= 2
-                                         for r in s.get("runs", [s])), timeout=120)
+    def recorded(run) -> int:
+        series = run.get("history", run.get("curves", {}))
+        return len(series.get("epoch", series.get("step", [])))
+    snap = runner.wait_for(lambda s: all(recorded(r) >= 2 for r in s.get("runs", [s])), timeout=120)
     runs = snap.get("runs", [snap])
+    assert all(recorded(r) >= 2 for r in runs), "a run recorded fewer than two points within 120 s"
     return [(r.get("config", r.get("p")), {k: v[:1] for k, v in r.get("history", r.get("curves", {})).items()})
             for r in runs]
 
