@@ -39,6 +39,10 @@ def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices:
         if raw in ("true", "false"):
             return raw == "true"
         raise ValueError("must be true or false")
+    if isinstance(default, str) and not choices:  # free text (a list typed in a box): the page reads it
+        if len(raw) > MAX_TEXT:
+            raise ValueError(f"is longer than {MAX_TEXT} characters")
+        return raw
     if isinstance(default, list) and any(isinstance(c, str) for c in choices):
         words = [v.strip() for v in raw.split(",") if v.strip()]
         if not set(words) <= set(choices):
@@ -70,6 +74,9 @@ def link_value(raw: str, default: Any, *, lo: float = 0, hi: float = 0, choices:
             raise ValueError(f"choose from {_listed(choices)}")
         return value
     return number_from_link(raw, default, lo, hi)
+
+
+MAX_TEXT = 200
 
 
 def _listed(choices: tuple) -> str:
@@ -152,12 +159,13 @@ ROOM_NAMES = ("room", "teacher", "present")
 """A class room's part of the link (``core.ui.room``): kept when a page rewrites its settings."""
 
 
-def write_link(values: Mapping[str, Any]) -> None:
-    """Make the address bar a link to exactly ``values`` (name: value) and the room the page is in, sent only
-    when it changed."""
+def write_link(values: Mapping[str, Any], *, keep: tuple[str, ...] = ()) -> None:
+    """Make the address bar a link to exactly ``values`` (name: value), the room the page is in and the names
+    starting with one of ``keep`` (another section's, written with ``linked``), sent only when it changed."""
     current = st.query_params.to_dict()
     wanted = {name: link_text(value) for name, value in values.items()}
-    wanted.update({name: current[name] for name in ROOM_NAMES if name in current})
+    wanted.update({name: value for name, value in current.items()
+                   if name in ROOM_NAMES or (keep and name.startswith(keep))})
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -170,6 +178,9 @@ def linked(key: str, default: Any, *, name: str, choices: Sequence[Any] = (), lo
     link's other names alone, so that the controls of several sections share one link)."""
     from core.ui.controls import guard  # noqa: PLC0415 (it draws; links stays import-light)
 
+    if isinstance(default, bool) and not choices:
+        choices = (False, True)
+
     if key not in st.session_state:
         seed_from_link({key: (name, default)},
                        lambda _, raw, value: link_value(raw, value, lo=lo, hi=hi, choices=tuple(choices)),
@@ -178,6 +189,10 @@ def linked(key: str, default: Any, *, name: str, choices: Sequence[Any] = (), lo
         value = st.session_state[key]
         if not isinstance(value, list) or not set(value) <= set(choices):
             st.session_state[key] = list(default)
+    elif isinstance(default, str) and not choices:  # a text box: any text, up to MAX_TEXT characters
+        value = st.session_state[key]
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            st.session_state[key] = default
     else:
         guard(key, default, choices=tuple(choices), lo=lo, hi=hi)
     value = st.session_state[key]

@@ -132,9 +132,11 @@ ROUND_TRIPS = {  # page: {session key: a value other than its default}, set as t
     "pages/05_uncertainty.py": {"uncertainty.reg.p": 0.3, "uncertainty.reg.activation": "tanh",
                                 "uncertainty.reg.seed": 2, "uncertainty.cls.dataset": "circles",
                                 "uncertainty.cls.T": 20, "uncertainty.cls.probe_x": -1.0},
-    "pages/06_cnn.py": {"cnn.p": 0.2, "cnn.kind_b": "block", "cnn.seed": 2, "cnn.digit": 5},
+    "pages/06_cnn.py": {"cnn.p": 0.2, "cnn.kind_b": "block", "cnn.seed": 2, "cnn.digit": 5, "cnn.spatial.p": 0.3,
+                        "cnn.spatial.n_train": 200, "cnn.rebuild.neighbours": 8},
     "pages/07_variants.py": {"variants.p": 0.3, "variants.variant_0": "alpha", "variants.activation": "selu",
-                             "variants.experiment": "droppath"},
+                             "variants.experiment": "droppath", "variants.droppath.seeds": 4,
+                             "variants.droppath.p": 0.25},
     "pages/08_batchnorm.py": {"batchnorm.shift.p": 0.3, "batchnorm.shift.width": 32, "batchnorm.bn-mc.batch_size": 4},
     "pages/09_production.py": {"production.p_a": 0.5, "production.seed": 3, "production.mode_a": "feature"},
     "pages/10_interview.py": {"interview.drill.topic": "batchnorm", "interview.drill.levels": ["medium", "hard"]},
@@ -170,3 +172,16 @@ def test_a_page_s_link_reopens_the_same_state_and_run(open_page, page):
     assert {key: fresh.session_state[key] for key in changes} == changes
     for key in RUNNERS.get(page, ()):
         assert _first_numbers(fresh.session_state[key]) == first[key], key
+
+
+def test_an_experiment_s_settings_in_a_link_are_checked_like_every_control(open_page):
+    cnn = open_page("pages/06_cnn.py", query={"spatial.p": "5", "rebuild.neighbours": "6", "spatial.seeds": "3"})
+    warned = " ".join(w.value for w in cnn.warning)
+    assert "spatial.p" in warned and "must be in [0.05, 0.9]" in warned and "choose from 4, 8" in warned
+    assert cnn.session_state["cnn.spatial.seeds"] == 3 and cnn.session_state["cnn.spatial.p"] != 5
+    variants = open_page("pages/07_variants.py", query={"experiment": "concrete", "concrete.sizes": "x" * 300,
+                                                        "concrete.seeds": "nan"})
+    warned = " ".join(w.value for w in variants.warning)
+    assert "longer than 200 characters" in warned and "must be a whole number" in warned
+    typed = open_page("pages/07_variants.py", query={"experiment": "concrete", "concrete.sizes": "10, oops"})
+    assert any("do not make a valid run" in e.value for e in typed.error)  # text is read by the run, never evaluated

@@ -26,7 +26,7 @@ from core.live.pool import Runner, start_runner
 from core.live.snapshots import CNNSnapshot
 from core.ui import drills, live
 from core.ui.jobs import JobPanel
-from core.ui.links import reader, seed_from_link, write_link
+from core.ui.links import linked, reader, seed_from_link, write_link
 from core.ui.session import browser_id
 
 NS = "cnn."
@@ -99,7 +99,7 @@ def controls() -> list[RunConfig]:
                         help="The runs stop here; Play carries on for as many again. No reset.")
         st.select_slider("Speed (epochs per second)", SPEEDS, key=NS + "speed",
                          help="A pace you can watch; 'max' trains as fast as the server allows.")
-    write_link({name: _value(name) for name in DEFAULTS})
+    write_link({name: _value(name) for name in DEFAULTS}, keep=(REBUILD_LINK, SPATIAL_LINK))
     return _configs()
 
 
@@ -224,22 +224,24 @@ REBUILD = JobPanel(NS + "rebuild.", "cnn_rebuild", cache_size=16)
 REBUILD_JOB = REBUILD.job_key
 SPATIAL = JobPanel(NS + "spatial.", "spatial", cache_size=16)
 SPATIAL_JOB = SPATIAL.job_key
+REBUILD_LINK, SPATIAL_LINK = "rebuild.", "spatial."  # the panels' names in the link (``_settings``)
 STATUS_ICON = {HOLDS: "✅", FAILS: "❌"}
 
 
-def _settings(prefix: str, cls: type, widgets: list[tuple[str, Any]]) -> Any | None:
-    """``cls`` made from the widgets ``(name, draw(label... key=...))`` under ``prefix``, or None after
-    saying why the values make no run."""
+def _settings(prefix: str, cls: type, widgets: list[tuple[str, Any, dict[str, Any]]]) -> Any | None:
+    """``cls`` made from the widgets ``(name, draw(label... key=...), link rule)`` under ``prefix``, or None
+    after saying why the values make no run. Each is in the link as ``<panel>.<name>`` (``linked``, with the
+    rule: ``choices`` or ``lo`` and ``hi``)."""
     defaults = cls()
-    for name, _ in widgets:
-        st.session_state.setdefault(prefix + name, getattr(defaults, name))
+    for name, _, rule in widgets:
+        linked(prefix + name, getattr(defaults, name), name=prefix[len(NS):] + name, **rule)
     with st.expander("Settings of this run", expanded=False):
         cols = st.columns(3)
-        for i, (name, draw) in enumerate(widgets):
+        for i, (name, draw, _) in enumerate(widgets):
             with cols[i % 3]:
                 draw(prefix + name)
     try:
-        return cls(**{name: type(getattr(defaults, name))(st.session_state[prefix + name]) for name, _ in widgets})
+        return cls(**{name: type(getattr(defaults, name))(st.session_state[prefix + name]) for name, _, _ in widgets})
     except (ConfigError, ValueError, TypeError) as exc:
         st.error(f"These settings do not make a valid run: {exc}")
         return None
@@ -260,13 +262,17 @@ def rebuild_panel() -> None:
     k = REBUILD.prefix
     settings = _settings(k, RebuildSettings, [
         ("image_size", lambda key: st.select_slider("Upsampled size", UPSAMPLED_SIZES, key=key,
-                                                    help="The second network's images; the first reads 8x8.")),
+                                                    help="The second network's images; the first reads 8x8."),
+         {"choices": UPSAMPLED_SIZES}),
         ("epochs", lambda key: st.slider("Epochs", 1, REBUILD_EPOCHS, key=key,
-                                         help="How long both networks train before they are measured.")),
+                                         help="How long both networks train before they are measured."),
+         {"lo": 1, "hi": REBUILD_EPOCHS}),
         ("neighbours", lambda key: st.radio("Neighbours", (4, 8), key=key, horizontal=True,
-                                            help="Predict a pixel from its 4 (up, down, left, right) or 8 neighbours.")),
+                                            help="Predict a pixel from its 4 (up, down, left, right) or 8 neighbours."),
+         {"choices": (4, 8)}),
         ("seed", lambda key: st.number_input("Seed", 0, 2**31 - 1, step=1, key=key,
-                                             help="Fixes the split, the initial weights and the batches.")),
+                                             help="Fixes the split, the initial weights and the batches."),
+         {"lo": 0, "hi": 2**31 - 1}),
     ])
     revealed = drills.predict(NS, load_predictions(LESSON_ID)["rebuild"])
     result = REBUILD.draw("cnn_rebuild", settings, progress="Training the 8x8 and the upsampled network",
@@ -289,15 +295,19 @@ def spatial_panel() -> None:
     k = SPATIAL.prefix
     settings = _settings(k, SpatialSettings, [
         ("p", lambda key: st.slider("Dropout p", 0.05, 0.9, step=0.05, key=key,
-                                    help="The DROP probability of every conv layer, for the three dropout kinds.")),
+                                    help="The DROP probability of every conv layer, for the three dropout kinds."),
+         {"lo": 0.05, "hi": 0.9}),
         ("seeds", lambda key: st.slider("Seeds", 2, SPATIAL_SEEDS, key=key,
-                                        help="Each seed: other digits, other initial weights, shared by the kinds.")),
+                                        help="Each seed: other digits, other initial weights, shared by the kinds."),
+         {"lo": 2, "hi": SPATIAL_SEEDS}),
         ("epochs", lambda key: st.slider("Epochs", 10, SPATIAL_EPOCHS, step=10, key=key,
-                                         help="How long every network trains.")),
+                                         help="How long every network trains."), {"lo": 10, "hi": SPATIAL_EPOCHS}),
         ("image_size", lambda key: st.select_slider("Image size", SPATIAL_SIZES, key=key,
-                                                    help="16 upsamples the digits: neighbours correlate more.")),
+                                                    help="16 upsamples the digits: neighbours correlate more."),
+         {"choices": SPATIAL_SIZES}),
         ("n_train", lambda key: st.slider("Training digits", 100, 700, step=50, key=key,
-                                          help="Fewer digits overfit sooner, where dropout matters most.")),
+                                          help="Fewer digits overfit sooner, where dropout matters most."),
+         {"lo": 100, "hi": 700}),
     ])
     revealed = drills.predict(NS, load_predictions(LESSON_ID)["spatial"])
     result = SPATIAL.draw("spatial", settings, progress="Training every kind on every seed",

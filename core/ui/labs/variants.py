@@ -101,6 +101,7 @@ def draw(snapshot: dict[str, Any]) -> None:
 
 # -- the experiments -------------------------------------------------------------------------------
 PANEL = JobPanel(NS + "experiment.", "variants", cache_size=32)
+LINK_BOUND = 1e9  # a number in an experiment's link: the experiment's own checks then say what is allowed
 JOB = PANEL.job_key
 
 
@@ -137,7 +138,8 @@ def experiment_settings(key: str) -> Request | None:
         for i, f in enumerate(fields(defaults)):
             default = getattr(defaults, f.name)
             widget = prefix + f.name
-            st.session_state.setdefault(widget, ", ".join(map(str, default)) if isinstance(default, tuple) else default)
+            shown = ", ".join(map(str, default)) if isinstance(default, tuple) else default
+            linked(widget, shown, name=f"{key}.{f.name}", lo=-LINK_BOUND, hi=LINK_BOUND)  # the run checks them
             with cols[i % 3]:
                 values[f.name] = _widget(f.name, default, widget)
     try:
