@@ -185,7 +185,9 @@ def _teacher_panel(room: Room, groups: Sequence[str], presets: Sequence[str]) ->
         c2.button("Push", key="room.push.button", on_click=_push, use_container_width=True,
                   help="Every student's page loads this preset now (students who join later get it too).")
         st.toggle("Presenter view", key=PRESENT, help="Large type, the charts that matter, no sidebar: for the "
-                                                      "projector. A button at the top brings the sidebar back.")
+                                                      "projector. A button at the top brings the sidebar back. "
+                                                      "Your address bar holds the room's key: project in the "
+                                                      "browser's full screen (F11), where it is hidden.")
         st.button("Close the room", key="room.close.button", on_click=_close, use_container_width=True,
                   help="Ends the room for everyone; the students' labs go on without it.")
         st.caption("Your link (in the address bar) holds this room's key: keep it to yourself; the link above is "
