@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "judge":
-            return _judge(args)
+            return run_commands.judge(args)
         if args.command == "export":
             return run_commands.export(args)
         from core.engine.runtime import configure  # noqa: PLC0415

@@ -1,9 +1,11 @@
-"""``python -m core train`` and ``python -m core export script``: one Playground run, from a preset changed by
+"""``python -m core judge`` (a learner's file, graded in the sandbox), and ``python -m core train`` and
+``python -m core export script``: one Playground run, from a preset changed by
 ``--set KEY=VALUE`` (the flat names a link uses) and ``--epochs``, trained in the engine or written as a
 standalone PyTorch script (core.engine.script). A bad option raises ``UsageError`` or ``ConfigError``."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -81,3 +83,37 @@ def _write(path: Path | None, text: str) -> int:
         print(f"error: cannot write {path}: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
+
+
+def judge(args: argparse.Namespace) -> int:
+    """Run the judge on ``args.file`` in the sandbox; the exit status says accepted, rejected or unusable."""
+    from core.live.sandbox import Sandbox  # noqa: PLC0415
+
+    try:
+        source = args.file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"there is no file {args.file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}") from None
+    outcome = Sandbox(slots=1).run(f"core.labs.interview.judge:judge_{args.task}", source)
+    if not outcome.ok:  # a limit stopped it, or the runner failed: a rejection that says why
+        report = {"status": "rejected", "error": None, "checks": [],
+                  "failures": [{"check": "runs within the limits", "message": outcome.message}], "misconceptions": []}
+    else:
+        report = outcome.result
+    if report.get("status") == "unusable":
+        print(f"error: {report.get('error')}", file=sys.stderr)
+        return 2
+    accepted = report.get("status") == "accepted"
+    print(f"{args.file}: {'accepted' if accepted else 'rejected'} "
+          f"({sum(c['passed'] for c in report.get('checks', []))} of {len(report.get('checks', []))} checks passed)")
+    for failure in report.get("failures", []):
+        print(f"  [{failure['check']}] {failure['message']}")
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(report, indent=1))
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {exc.strerror}", file=sys.stderr)
+            return 2
+    return 0 if accepted else 1
+
