@@ -7,6 +7,8 @@ and what a test builds. Each validates itself on construction and raises
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -25,6 +27,15 @@ MLP_VARIANTS = ("standard", "gaussian", "alpha", "dropconnect", "concrete")
 """Dropout variants an MLP layer may use (``core.engine.variants.VARIANTS``, the ones with ``in_mlp``)."""
 MAX_NUISANCE = 50
 """At most this many irrelevant noise inputs can be appended to a 2-D set (``DataConfig.nuisance``)."""
+UPLOADED = "uploaded"
+"""``DataConfig.dataset`` of points a learner uploaded (``core.engine.upload``), carried in the config itself."""
+UPLOAD_LIMIT = 1.5
+"""Uploaded coordinates lie in [-UPLOAD_LIMIT, UPLOAD_LIMIT]: the upload scales each axis into it, inside the
+decision maps' square (``core.engine.datasets.EXTENT``)."""
+N_POINTS = (20, 2000)
+"""The fewest and the most training (and validation) points a run has."""
+Point = tuple[float, float, int]
+"""An uploaded point: x, y and its class (0 or 1)."""
 
 
 class ConfigError(ValueError):
@@ -85,21 +96,56 @@ class DataConfig:
     n_val: int = 400
     seed: int = 0
     nuisance: int = 0  # irrelevant noise inputs appended to the two real ones (2-D sets only)
+    # uploaded data only: its points, in the config so that they travel to a worker and equal uploads compare
+    # equal; not in a flat dict or a link (``to_flat``), where ``upload``, their fingerprint, names them
+    train_points: tuple[Point, ...] = field(default=(), repr=False, metadata={"flat": False})
+    val_points: tuple[Point, ...] = field(default=(), repr=False, metadata={"flat": False})
+    upload: str = ""  # the points' fingerprint, set here from them: "" unless the dataset is "uploaded"
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("dataset", self.dataset, DATASETS + (UPLOADED,))
         _check_range("noise", self.noise, 0.0, 1.0)
-        _check_range("n_train", self.n_train, 20, 2000)
-        _check_range("n_val", self.n_val, 20, 2000)
+        _check_range("n_train", self.n_train, *N_POINTS)
+        _check_range("n_val", self.n_val, *N_POINTS)
         _check_range("seed", self.seed, 0, 2**31 - 1)
         _check_range("nuisance inputs", self.nuisance, 0, MAX_NUISANCE)
-        if self.nuisance and self.dataset not in PLANE_DATASETS:
+        self._check_points()
+        if self.nuisance and self.dataset not in PLANE_DATASETS + (UPLOADED,):
             raise ConfigError(f"nuisance inputs are added to the 2-D sets only, not to {self.dataset!r}")
         if self.dataset == "digits" and self.n_train + self.n_val > DIGITS_SIZE:
             raise ConfigError(
                 f"digits has {DIGITS_SIZE} images: n_train + n_val must be at most that, "
                 f"got {self.n_train} + {self.n_val}"
             )
+
+    def _check_points(self) -> None:
+        """Uploaded data: its points as plain tuples, as many as n_train and n_val say, each in the plane's
+        square with a class 0 or 1, both classes among the training points; no points for any other set."""
+        if self.dataset != UPLOADED:
+            if self.train_points or self.val_points or self.upload:
+                raise ConfigError(f"points are carried by uploaded data only, not by {self.dataset!r}")
+            return
+        if self.noise != 0.0:
+            raise ConfigError("uploaded points have no noise setting: noise must be 0")
+        for name, points, n in (("train_points", self.train_points, self.n_train),
+                                ("val_points", self.val_points, self.n_val)):
+            try:
+                points = tuple((float(x), float(y), int(c)) for x, y, c in points)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be (x, y, class) triples of numbers") from None
+            if len(points) != n:
+                raise ConfigError(f"{name} holds {len(points)} points but n_{name[:-7]} is {n}; a link cannot "
+                                  "carry uploaded points: upload the file again")
+            for x, y, c in points:
+                if not (math.isfinite(x) and math.isfinite(y) and abs(x) <= UPLOAD_LIMIT and abs(y) <= UPLOAD_LIMIT):
+                    raise ConfigError(f"uploaded coordinates must be finite and within ±{UPLOAD_LIMIT}, got {(x, y)}")
+                if c not in (0, 1):
+                    raise ConfigError(f"an uploaded point's class must be 0 or 1, got {c}")
+            object.__setattr__(self, name, points)
+        if len({c for _, _, c in self.train_points}) < 2:
+            raise ConfigError("the uploaded training points must hold both classes")
+        digest = hashlib.sha256(repr((self.train_points, self.val_points)).encode()).hexdigest()[:12]
+        object.__setattr__(self, "upload", digest)  # whatever was given: a fingerprint always fits its points
 
 
 @dataclass(frozen=True)
@@ -271,12 +317,17 @@ def to_flat(cfg: RunConfig) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for part in _PARTS:
         sub = getattr(cfg, part)
-        for f in fields(sub):
+        for f in _flat_fields(sub):
             value = getattr(sub, f.name)
             if isinstance(value, tuple):
                 value = ",".join(str(v) for v in value)
             flat[f"{part}.{f.name}"] = value
     return flat
+
+
+def _flat_fields(sub: Any) -> list[dataclasses.Field]:
+    """The fields a flat dict carries: all but uploaded points (``DataConfig.upload`` names them)."""
+    return [f for f in fields(sub) if f.metadata.get("flat", True)]
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
@@ -315,7 +366,7 @@ def from_flat(flat: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
     updates: dict[str, dict[str, Any]] = {part: {} for part in _PARTS}
     for key, raw in flat.items():
         part, _, name = key.partition(".")
-        if part not in _PARTS or name not in {f.name for f in fields(type(getattr(base, part)))}:
+        if part not in _PARTS or name not in {f.name for f in _flat_fields(getattr(base, part))}:
             raise ConfigError(f"unknown setting {key!r}")
         updates[part][name] = _coerce(name, raw, getattr(getattr(base, part), name))
     return RunConfig(**{part: replace(getattr(base, part), **updates[part]) for part in _PARTS})

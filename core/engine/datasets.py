@@ -13,6 +13,9 @@ are the same whatever ``nuisance`` is. A decision map over the plane sets them t
 download): 64 pixel features scaled to [0, 1], 10 classes. Its training and validation
 sets are disjoint draws from those images; ``noise`` adds Gaussian pixel noise of
 standard deviation ``noise / 2``.
+
+``uploaded`` is a learner's own points (``core.engine.upload``), carried in the ``DataConfig`` itself
+(``train_points``, ``val_points``), already scaled into the plane's square; nuisance inputs apply as above.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from core.engine.config import DataConfig
+from core.engine.config import UPLOADED, DataConfig, Point
 
 Generator = Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -150,6 +153,12 @@ def _with_nuisance(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.concatenate([X, noise], axis=1)
 
 
+def from_points(points: tuple[Point, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Uploaded ``(x, y, class)`` points as ``X`` (float32, [n, 2]) and ``y`` (int64), in their order."""
+    rows = np.array(points, dtype=np.float64).reshape(-1, 3)
+    return rows[:, :2].astype(np.float32), rows[:, 2].astype(np.int64)
+
+
 def make_split(cfg: DataConfig) -> Split:
     """Train and validation sets drawn independently from the same distribution.
 
@@ -159,8 +168,11 @@ def make_split(cfg: DataConfig) -> Split:
     """
     if cfg.dataset == "digits":
         return _digits_split(cfg)
-    X_train, y_train = generate(cfg.dataset, cfg.n_train, cfg.noise, cfg.seed)
-    X_val, y_val = generate(cfg.dataset, cfg.n_val, cfg.noise, cfg.seed + 1_000_003)
+    if cfg.dataset == UPLOADED:
+        (X_train, y_train), (X_val, y_val) = from_points(cfg.train_points), from_points(cfg.val_points)
+    else:
+        X_train, y_train = generate(cfg.dataset, cfg.n_train, cfg.noise, cfg.seed)
+        X_val, y_val = generate(cfg.dataset, cfg.n_val, cfg.noise, cfg.seed + 1_000_003)
     X_train = _with_nuisance(X_train, cfg.nuisance, cfg.seed)
     X_val = _with_nuisance(X_val, cfg.nuisance, cfg.seed + 1_000_003)
     return Split(X_train, y_train, X_val, y_val)

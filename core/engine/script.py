@@ -1,16 +1,17 @@
 """One run as a standalone PyTorch script, and the engine's own final numbers for the same run.
 
 ``pytorch_script(cfg)`` writes a ``.py`` that imports torch and numpy only (no ``core``): it rebuilds the
-same 2-D data (the generator's source is copied from ``core.engine.datasets``, not rewritten), the same
-MLP with the same initial weights (drawn from the seed in the same order), the same dropout masks (one
+same 2-D data (the generator's source is copied from ``core.engine.datasets``, not rewritten; uploaded
+points are written into the script as the lab scaled them), the same MLP with the same initial weights
+(drawn from the seed in the same order), the same dropout masks (one
 generator, seeded ``seed + 1``, drawn in the same order), the same batch order (``seed + 2``) and the same
 optimizer, trains for ``max_epochs`` and prints the final metrics as JSON (``--json PATH`` writes them too).
 On the same device it repeats the engine's run; ``final_metrics(cfg)`` is the engine's side, for
 ``python -m core train`` and for the test that holds the two together.
 
 What the script covers is the Playground's MLP with standard dropout (inverted or classic), BatchNorm,
-max-norm and nuisance inputs on the 2-D sets. A config it cannot write (the CNN, a dropout variant, the
-digits, which ship inside scikit-learn) raises ``ConfigError`` with a sentence.
+max-norm and nuisance inputs on the 2-D sets and on uploaded points. A config it cannot write (the CNN, a
+dropout variant, the digits, which ship inside scikit-learn) raises ``ConfigError`` with a sentence.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import math
 from typing import Any
 
 from core.engine import datasets
-from core.engine.config import PLANE_DATASETS, ConfigError, ModelConfig, RunConfig
+from core.engine.config import PLANE_DATASETS, UPLOAD_LIMIT, UPLOADED, ConfigError, ModelConfig, RunConfig
 
 
 def exportable(cfg: RunConfig) -> str | None:
@@ -30,8 +31,9 @@ def exportable(cfg: RunConfig) -> str | None:
     if cfg.model.variants:
         return (f"The script export covers standard dropout; this run uses "
                 f"{'/'.join(cfg.model.layer_variants())}.")
-    if cfg.data.dataset not in PLANE_DATASETS:
-        return f"The script export covers the 2-D sets ({', '.join(PLANE_DATASETS)}), not {cfg.data.dataset}."
+    if cfg.data.dataset not in PLANE_DATASETS + (UPLOADED,):
+        return (f"The script export covers the 2-D sets ({', '.join(PLANE_DATASETS)}) and uploaded points, "
+                f"not {cfg.data.dataset}.")
     return None
 
 
@@ -41,8 +43,7 @@ def pytorch_script(cfg: RunConfig, *, title: str = "a Dropout Lab run") -> str:
     if problem is not None:
         raise ConfigError(problem)
     d, m, t = cfg.data, cfg.model, cfg.train
-    generator = datasets.DATASETS[d.dataset]
-    sources = "\n\n".join(inspect.getsource(f).rstrip() for f in (datasets._split, generator))
+    data, split_doc, split_lines = _data_section(d)
     settings = {
         "dataset": d.dataset, "noise": d.noise, "n_train": d.n_train, "n_val": d.n_val, "seed": d.seed,
         "nuisance": d.nuisance, "hidden": list(m.num_hiddens), "activation": m.activation, "p_input": m.p_input,
@@ -52,9 +53,56 @@ def pytorch_script(cfg: RunConfig, *, title: str = "a Dropout Lab run") -> str:
     }
     lines = ",\n".join(f"    {k!r}: {v!r}" for k, v in settings.items())
     return _TEMPLATE.format(
-        title=title, settings="{\n" + lines + ",\n}", sources=sources, generator=generator.__name__,
+        title=title, settings="{\n" + lines + ",\n}", data=data, split_doc=split_doc, split_lines=split_lines,
         nuisance_std=repr(datasets.NUISANCE_STD), activation=_ACTIVATIONS[m.activation],
     )
+
+
+_GENERATED = """\
+# -- the data: two classes in the plane, generated from (n, noise, seed) -------------------------------
+
+{sources}
+
+
+def generate(n, noise, seed):
+    X, y = {generator}(n, noise, np.random.default_rng(seed))
+    order = np.random.default_rng(seed + 1).permutation(n)
+    return X[order].astype(np.float32), y[order].astype(np.int64)"""
+_GENERATED_SPLIT = ("Training and validation sets drawn independently from the same distribution.",
+                    'X_train, y_train = generate(s["n_train"], s["noise"], s["seed"])\n'
+                    '    X_val, y_val = generate(s["n_val"], s["noise"], s["seed"] + 1_000_003)')
+
+_UPLOADED = """\
+# -- the data: the points of the uploaded file (fingerprint {upload}), each axis scaled into [-{limit}, {limit}] --
+# as the lab scaled them; (x, y, class), class 0 and 1 being the file's two labels in the lab's order
+
+TRAIN_POINTS = {train}
+
+VAL_POINTS = {val}
+
+
+def points(rows):
+    rows = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    return rows[:, :2].astype(np.float32), rows[:, 2].astype(np.int64)"""
+_UPLOADED_SPLIT = ("The uploaded file's training and validation points.",
+                   "(X_train, y_train), (X_val, y_val) = points(TRAIN_POINTS), points(VAL_POINTS)")
+
+
+def _data_section(d: Any) -> tuple[str, str, str]:
+    """The script's data code (the generator's source, or the uploaded points) and its make_split's body."""
+    if d.dataset == UPLOADED:
+        text = _UPLOADED.format(upload=d.upload, limit=UPLOAD_LIMIT, train=_rows(d.train_points),
+                                val=_rows(d.val_points))
+        return (text, *_UPLOADED_SPLIT)
+    generator = datasets.DATASETS[d.dataset]
+    sources = "\n\n".join(inspect.getsource(f).rstrip() for f in (datasets._split, generator))
+    return (_GENERATED.format(sources=sources, generator=generator.__name__), *_GENERATED_SPLIT)
+
+
+def _rows(points: tuple) -> str:
+    """Points as a Python list, four to a line."""
+    cells = [f"({x!r}, {y!r}, {c})" for x, y, c in points]
+    return "[\n" + "".join(f"    {', '.join(cells[i:i + 4])},\n" for i in range(0, len(cells), 4)) + "]"
 
 
 _ACTIVATIONS = {"relu": "nn.ReLU", "tanh": "nn.Tanh", "gelu": "nn.GELU", "selu": "nn.SELU", "sigmoid": "nn.Sigmoid"}
@@ -112,15 +160,7 @@ NUISANCE_STD = {nuisance_std}  # spread of each irrelevant input appended to the
 DIVERGENCE_LOSS = 100.0  # a minibatch loss above this counts as diverged
 
 
-# -- the data: two classes in the plane, generated from (n, noise, seed) -------------------------------
-
-{sources}
-
-
-def generate(n, noise, seed):
-    X, y = {generator}(n, noise, np.random.default_rng(seed))
-    order = np.random.default_rng(seed + 1).permutation(n)
-    return X[order].astype(np.float32), y[order].astype(np.int64)
+{data}
 
 
 def with_nuisance(X, k, seed):
@@ -131,9 +171,8 @@ def with_nuisance(X, k, seed):
 
 
 def make_split(s):
-    """Training and validation sets drawn independently from the same distribution."""
-    X_train, y_train = generate(s["n_train"], s["noise"], s["seed"])
-    X_val, y_val = generate(s["n_val"], s["noise"], s["seed"] + 1_000_003)
+    """{split_doc}"""
+    {split_lines}
     X_train = with_nuisance(X_train, s["nuisance"], s["seed"])
     X_val = with_nuisance(X_val, s["nuisance"], s["seed"] + 1_000_003)
     return X_train, y_train, X_val, y_val

@@ -46,6 +46,7 @@ STRUCTURAL = {
     "model.activation": "activation", "model.classic": "dropout form", "model.batchnorm": "BatchNorm",
     "model.variants": "dropout variant", "train.optimizer": "optimizer",
     "train.batch_size": "batch size", "train.max_norm": "max-norm", "train.device": "device",
+    "data.upload": "uploaded file",  # the fingerprint of uploaded points ("" for the built-in sets)
 }
 
 
@@ -53,6 +54,7 @@ def structure(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
     """What a live page's run is built from: a change of any of it starts a new run, named by its label."""
     flat = to_flat(settings.a)
     built = {label: flat[key] for key, label in STRUCTURAL.items()}
+    built["uploaded file"] = built["uploaded file"] or None  # none: an absent part (its change says "added")
     built["run B"] = "trained alongside" if settings.b is not None else None
     built.update({name.replace("_", " "): value for name, value in sorted(options.items())})
     return built

@@ -21,7 +21,7 @@ from core.labs.coadaptation import figures as viz_coadaptation
 from core.labs.coadaptation.features import FeatureResult, FeatureSettings
 from core.live.pool import Runner
 from core.live.snapshots import PairSnapshot
-from core.ui import drills, live
+from core.ui import drills, live, upload
 from core.ui.clicks import Clicks
 from core.ui.jobs import JobPanel
 from core.ui.links import reader, seed_from_link, write_link
@@ -75,14 +75,16 @@ def controls() -> tuple[Settings, int]:
               help="Probability of DROPPING each hidden unit at a training step, in the run with dropout. "
                    "The other run is the same network with p = 0. Takes effect at the next step, no reset.")
     with sb.expander("Data", expanded=False):
-        st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
-                     help="The 2-D problem, as in the Playground. Changing it starts a new run.")
-        st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
-                  help="How much the classes overlap: more noise gives the network more to memorise.")
-        st.slider("Training points", 20, 1000, step=10, key=NS + "n_train",
-                  help="Few points and many units is where co-adaptation shows most.")
-        st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
-                        help="Fixes the data, the shared initial weights, the batch order and the masks.")
+        built_in, mine = st.container(), upload.uploaded(NS)  # the uploader is read first: a file disables these
+        built_in.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset", disabled=mine is not None,
+                           help="The 2-D problem, as in the Playground. Changing it starts a new run.")
+        built_in.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise", disabled=mine is not None,
+                        help="How much the classes overlap: more noise gives the network more to memorise.")
+        built_in.slider("Training points", 20, 1000, step=10, key=NS + "n_train", disabled=mine is not None,
+                        help="Few points and many units is where co-adaptation shows most. (Your file, when "
+                             "one is in use, sets the dataset, noise and points.)")
+        built_in.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
+                              help="Fixes the data, the shared initial weights, the batch order and the masks.")
     with sb.expander("Network", expanded=False):
         st.select_slider("Units per hidden layer", WIDTHS, key=NS + "width",
                          help="Every unit appears in the diagram, where a click switches it off.")
@@ -105,8 +107,8 @@ def controls() -> tuple[Settings, int]:
     layers = int(value("layers"))
     try:
         with_dropout = RunConfig(
-            data=DataConfig(dataset=value("dataset"), noise=float(value("noise")), n_train=int(value("n_train")),
-                            seed=int(value("seed"))),
+            data=upload.data_config(mine, DataConfig(dataset=value("dataset"), noise=float(value("noise")),
+                                                     n_train=int(value("n_train")), seed=int(value("seed")))),
             model=ModelConfig(num_hiddens=(int(value("width")),) * layers, activation=value("activation"),
                               p_hidden=(float(value("p")),) * layers),
             train=TrainConfig(max_epochs=int(value("epochs"))),

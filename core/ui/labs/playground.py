@@ -15,6 +15,7 @@ from core.labs.playground import polls
 from core.labs.playground.presets import PRESETS, preset
 from core.ui.links import choice_from_link, copy_link, reader, seed_from_link, write_link
 from core.ui.live import Settings, state_notice, status_text
+from core.ui import upload
 from core.ui.room import RoomView
 
 NS = "playground."
@@ -132,21 +133,29 @@ def sidebar_controls(link_slot: Any = None, room: RoomView | None = None) -> Set
     held = _hold_locked(room)
     sb = st.sidebar
     with _Group("Data", room, held):
-        dataset = st.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset",
-                               help="The 2-D problem: two classes, orange and blue. Changing it starts a new run.")
-        noise = st.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise",
-                          help="How much the two classes overlap. More noise = more to overfit to.")
-        n_train = st.slider("Training points", 20, 2000, step=10, key=NS + "n_train",
-                            help="Few points with a big network is where dropout matters most.")
-        n_val = st.slider("Validation points", 20, 2000, step=10, key=NS + "n_val",
-                          help="Held-out points drawn from the same distribution, never trained on.")
-        nuisance = st.slider("Nuisance inputs", 0, MAX_NUISANCE, key=NS + "nuisance",
-                             help="Irrelevant inputs appended to the two coordinates: pure noise, unrelated to "
-                                  "the class. A network can memorise the training points through them, and input "
-                                  "dropout acts on them where hidden dropout does not. The map shows them at 0. "
-                                  "Changing it starts a new run.")
-        seed = st.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
-                               help="Fixes the data, the initial weights, the batch order and the masks.")
+        built_in = st.container()  # drawn above the uploader, which is read first: a file in use disables them
+        mine = None if "Data" in room.locked | room.hidden else upload.uploaded(NS)
+        off = mine is not None
+        if off:
+            built_in.caption("Your file (below) sets the dataset, noise and points while it is in use.")
+        dataset = built_in.selectbox("Dataset", PLANE_DATASETS, key=NS + "dataset", disabled=off,
+                                     help="The 2-D problem: two classes, orange and blue. Changing it starts a new "
+                                          "run.")
+        noise = built_in.slider("Noise", 0.0, 1.0, step=0.05, key=NS + "noise", disabled=off,
+                                help="How much the two classes overlap. More noise = more to overfit to.")
+        n_train = built_in.slider("Training points", 20, 2000, step=10, key=NS + "n_train", disabled=off,
+                                  help="Few points with a big network is where dropout matters most.")
+        n_val = built_in.slider("Validation points", 20, 2000, step=10, key=NS + "n_val", disabled=off,
+                                help="Held-out points drawn from the same distribution, never trained on.")
+        nuisance = built_in.slider("Nuisance inputs", 0, MAX_NUISANCE, key=NS + "nuisance",
+                                   help="Irrelevant inputs appended to the two coordinates: pure noise, unrelated to "
+                                        "the class. A network can memorise the training points through them, and "
+                                        "input dropout acts on them where hidden dropout does not. The map shows "
+                                        "them at 0. Changing it starts a new run.")
+        seed = built_in.number_input("Seed", 0, 2**31 - 1, step=1, key=NS + "seed",
+                                     help="Fixes the data, the initial weights, the batch order and the masks.")
+        data = upload.data_config(mine, DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val,
+                                                   seed=int(seed), nuisance=int(nuisance)))
     with _Group("Network", room, held):
         layers = st.slider("Hidden layers", 1, MAX_HIDDEN_LAYERS, key=NS + "layers",
                            help="Number of hidden layers. Changing it starts a new run.")
@@ -203,11 +212,10 @@ def sidebar_controls(link_slot: Any = None, room: RoomView | None = None) -> Set
     _write_link()
     copy_link(link_slot)
     a = RunConfig(
-        data=DataConfig(dataset=dataset, noise=noise, n_train=n_train, n_val=n_val, seed=int(seed),
-                        nuisance=int(nuisance)),
+        data=data,
         model=ModelConfig(num_hiddens=(width,) * layers, activation=activation, p_input=p_input, p_hidden=p_hidden),
         train=TrainConfig(optimizer=optimizer, lr=lr, weight_decay=weight_decay, max_norm=max_norm,
-                          batch_size=min(batch_size, n_train), max_epochs=int(max_epochs)),
+                          batch_size=min(batch_size, data.n_train), max_epochs=int(max_epochs)),
     )
     b = None
     if compare:

@@ -24,7 +24,7 @@ from core.labs.uncertainty.regression import DATASETS as REGRESSION_DATASETS
 from core.labs.uncertainty.regression import RegressionConfig
 from core.live.pool import Runner, start_runner
 from core.live.snapshots import PairSnapshot, RegressionSnapshot
-from core.ui import live
+from core.ui import live, upload
 from core.ui.clicks import Clicks
 from core.ui.session import browser_id
 from core.ui.jobs import JobPanel, run_now
@@ -236,14 +236,16 @@ def classification_runner() -> tuple[Runner, PairSnapshot]:
              "probe_y": {"lo": -WIDE_EXTENT, "hi": WIDE_EXTENT}}
     for name, value in CLS_DEFAULTS.items():
         linked(CLS + name, value, name="cls." + name, **rules[name])
-    c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
-    c1.selectbox("Dataset", PLANE_DATASETS, key=CLS + "dataset", help="The Playground's 2-D problems.")
+    row, mine = st.container(), upload.uploaded(CLS, label="Or train on your own data (CSV)")  # read first
+    c1, c2, c3, c4 = row.columns([2, 3, 3, 2])
+    c1.selectbox("Dataset", PLANE_DATASETS, key=CLS + "dataset", help="The Playground's 2-D problems (your file, "
+                 "below, replaces them while it is in use).", disabled=mine is not None)
     c2.slider("Dropout p", 0.0, 0.9, step=0.05, key=CLS + "p",
               help="The DROP probability after each hidden layer, in training and in every pass.")
     c3.slider("T, passes", 1, MAX_PASSES, key=CLS + "T", help="Stochastic passes behind every map and the probe.")
     c4.number_input("Seed", 0, 2**31 - 1, step=1, key=CLS + "seed", help="Fixes the data, weights and masks.")
     value = lambda name: st.session_state[CLS + name]  # noqa: E731
-    cfg = RunConfig(data=DataConfig(dataset=value("dataset"), seed=int(value("seed"))),
+    cfg = RunConfig(data=upload.data_config(mine, DataConfig(dataset=value("dataset"), seed=int(value("seed")))),
                     model=ModelConfig(p_hidden=(float(value("p")),) * 2), train=TrainConfig())
     runner, snapshot = live.sync_runner(Settings(cfg, None, 30.0), ns=CLS, publish_weights=True,
                                         mc_passes=CLS_DEFAULTS["T"], mc_extent=WIDE_EXTENT)

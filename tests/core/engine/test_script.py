@@ -11,6 +11,7 @@ import pytest
 from core.__main__ import main
 from core.engine.config import CNNConfig, ConfigError, ModelConfig, RunConfig, from_flat
 from core.engine.script import exportable, final_metrics, pytorch_script
+from core.engine.upload import example_csv, parse
 from core.labs.playground.presets import preset
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,6 +31,9 @@ CASES = {
                            "model.p_hidden": "0.3,0.2", "model.p_input": 0.1, "model.classic": True,
                            "model.batchnorm": True, "model.activation": "tanh", "train.optimizer": "sgd+momentum",
                            "train.lr": 0.03, "train.max_norm": 2.0, "train.max_epochs": 15, "train.device": "cpu"}),
+    # a learner's own file: its points are written into the script (with a nuisance input appended)
+    "uploaded": _short(replace(preset("default"), data=parse(example_csv().encode()).data_config(seed=3, nuisance=1)),
+                       15),
 }
 
 
@@ -105,3 +109,13 @@ def test_what_the_script_cannot_write_is_said():
         with pytest.raises(ConfigError, match=says):
             pytorch_script(cfg)
     assert exportable(preset("default")) is None
+    assert exportable(CASES["uploaded"]) is None
+
+
+def test_uploaded_points_are_written_into_the_script():
+    cfg = CASES["uploaded"]
+    text = pytorch_script(cfg)
+    assert "TRAIN_POINTS = [" in text and "VAL_POINTS = [" in text and cfg.data.upload in text
+    x, y, c = cfg.data.train_points[0]
+    assert f"({x!r}, {y!r}, {c})" in text
+    assert text.count("), (") + text.count("),\n") >= cfg.data.n_train + cfg.data.n_val - 2
