@@ -57,7 +57,7 @@ def _member() -> str:
 
 
 def _leave(message: str | None = None) -> None:
-    for key in (CODE, TOKEN, VERSION, SEEN_PUSHES):
+    for key in (CODE, TOKEN, VERSION, SEEN_PUSHES, "room.joined"):
         st.session_state.pop(key, None)
     for name in ("room", "teacher"):
         if name in st.query_params:
@@ -82,7 +82,9 @@ def room_sidebar(page: str, *, groups: Sequence[str], presets: Sequence[str],
         _join_box(page)
         return view
     try:
-        room = rooms().join(ss[CODE], _member())
+        # joined once per session and room; later reruns only read the room (no write per rerun)
+        room = rooms().get(ss[CODE]) if ss.get("room.joined") == ss[CODE] else rooms().join(ss[CODE], _member())
+        ss["room.joined"] = room.code
         teacher = bool(ss.get(TOKEN)) and rooms().is_teacher(room.code, ss[TOKEN])
     except RoomError as exc:
         _leave()

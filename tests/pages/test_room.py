@@ -1,7 +1,6 @@
 """A teacher's room on the Playground, teacher and students as two sessions of the app (one process here;
 tests/e2e/test_room_browser.py puts them on two app processes)."""
 import socket
-import time
 
 from core.labs.playground.polls import QUESTIONS
 from core.ui import room
@@ -49,9 +48,8 @@ def test_a_teacher_locks_hides_pushes_asks_and_reveals_and_a_student_follows(ope
     teacher.run()  # (its runner again: the student's page took the one lease a test process has)
     if teacher.session_state[RUNNER].snapshot()["state"] == "ready":
         teacher.button(key=NS + "play.button").click().run()
-    runner, deadline = teacher.session_state[RUNNER], time.monotonic() + 120
-    while runner.snapshot()["state"] != "finished" and time.monotonic() < deadline:  # the tiny run: 20 epochs
-        time.sleep(0.05)
+    runner = teacher.session_state[RUNNER]
+    runner.wait_for(lambda s: s["state"] == "finished", 120)  # the tiny run: 20 epochs
     assert runner.snapshot()["state"] == "finished", "the teacher's run did not finish within 120 s"
     teacher.run()
     assert room.rooms().tally(code, 1) == {"A": 0, "B": 1, "About the same": 0}

@@ -131,7 +131,6 @@ def sidebar_controls(link_slot: Any = None, room: RoomView | None = None) -> Set
     locked or hid keep the preset's values (``_hold_locked``)."""
     room = room or RoomView()
     held = _hold_locked(room)
-    sb = st.sidebar
     with _Group("Data", room, held):
         built_in = st.container()  # drawn above the uploader, which is read first: a file in use disables them
         mine = None if "Data" in room.locked | room.hidden else upload.uploaded(NS)
