@@ -9,7 +9,7 @@ from core.ui.lesson import lesson_header, show_sections
 ensure_routed()
 
 in_room = room.room_sidebar("playground", groups=tuple(playground.GROUPS), presets=tuple(playground.PRESETS),
-                            apply_preset=playground.choose_preset)
+                            apply_preset=playground.choose_preset, preset=playground.current_preset)
 room.presenter_style(in_room)
 lesson = lesson_header("02_playground")
 

@@ -67,9 +67,10 @@ def _leave(message: str | None = None) -> None:
 
 
 def room_sidebar(page: str, *, groups: Sequence[str], presets: Sequence[str],
-                 apply_preset: Callable[[str], None]) -> RoomView:
+                 apply_preset: Callable[[str], None], preset: Callable[[], str | None]) -> RoomView:
     """The room's part of the sidebar, drawn first (before the page's controls, so that a pushed preset
-    reaches them in this run). Returns what the page must lock, hide or show."""
+    reaches them in this run). ``preset()`` is the teacher's preset when the room opens: students who join
+    start from it, so that their run is the teacher's. Returns what the page must lock, hide or show."""
     ss = st.session_state
     notice = ss.pop("room.notice", None)
     if notice:
@@ -79,7 +80,7 @@ def room_sidebar(page: str, *, groups: Sequence[str], presets: Sequence[str],
         ss[TOKEN] = st.query_params.get("teacher")
     view = RoomView(presenting=st.query_params.get("present") == "1" or ss.get(PRESENT, False))
     if CODE not in ss:
-        _join_box(page)
+        _join_box(page, preset)
         return view
     try:
         # joined once per session and room; later reruns only read the room (no write per rerun)
@@ -89,7 +90,7 @@ def room_sidebar(page: str, *, groups: Sequence[str], presets: Sequence[str],
     except RoomError as exc:
         _leave()
         st.sidebar.warning(str(exc), icon="🏫")
-        _join_box(page)
+        _join_box(page, preset)
         return view
     if ss.get(TOKEN) and not teacher:
         st.sidebar.warning("This link's teacher token does not control this room: you are in it as a student.",
@@ -109,7 +110,7 @@ def room_sidebar(page: str, *, groups: Sequence[str], presets: Sequence[str],
                     frozenset(room.hidden) & set(groups))
 
 
-def _join_box(page: str) -> None:
+def _join_box(page: str, preset: Callable[[], str | None]) -> None:
     with st.sidebar.expander("🏫 Class room", expanded=False):
         with st.form("room.join_form", border=False):
             code = st.text_input("Room code", max_chars=12, key="room.code_input", placeholder="K7MQ2",
@@ -122,15 +123,17 @@ def _join_box(page: str) -> None:
                     st.rerun()
                 except RoomError as exc:
                     st.warning(str(exc), icon="🏫")
-        st.button("Open a room (teacher)", key="room.open.button", on_click=_open, args=(page,),
+        st.button("Open a room (teacher)", key="room.open.button", on_click=_open, args=(page, preset),
                   use_container_width=True,
                   help="A room for your class: students join with its code, you lock or hide controls, push a "
                        "preset to everyone and ask the class to predict. Your link holds the key to it.")
 
 
-def _open(page: str) -> None:
+def _open(page: str, preset: Callable[[], str | None]) -> None:
     try:
         room, token = rooms().open(page)
+        if preset() is not None:  # the class starts from the teacher's run
+            room = rooms().push(room.code, token, preset())
     except RoomError as exc:
         st.session_state["room.notice"] = str(exc)
         return

@@ -96,3 +96,10 @@ def test_a_store_that_is_down_is_a_sentence_and_the_lab_works_on(open_page, monk
     joined = open_page(PLAYGROUND, preset="tiny", query={"room": "K7MQ2"})
     assert any("not reachable" in w.value for w in joined.warning) and joined.get("plotly_chart")
     monkeypatch.setattr(room, "_rooms", None)  # the next test opens the tests' own store again
+
+
+def test_a_student_who_joins_starts_from_the_teacher_s_preset(open_page):
+    teacher, code = _teacher(open_page)  # on the tiny preset
+    assert room.rooms().get(code).preset == "tiny"
+    student = open_page(PLAYGROUND, query={"room": code})
+    assert student.session_state[NS + "preset"] == "tiny" and not student.exception

@@ -230,6 +230,11 @@ def choose_preset(name: str) -> None:
     write_link({"preset": name})
 
 
+def current_preset() -> str | None:
+    """The preset the controls were last loaded from (None before the page drew them)."""
+    return st.session_state.get(NS + "preset")
+
+
 def preset_buttons(names: list[str]) -> None:
     """One button per preset a lesson refers to, in the page itself (links would open a new tab)."""
     cols = st.columns(len(names))
