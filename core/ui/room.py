@@ -274,15 +274,22 @@ def _ask(room: Room, bank: Bank, settle: Callable[[str], tuple[str, str]]) -> No
         _tally(room.code, poll.number, poll.question)
         if poll.revealed:
             st.success(f"Revealed: **{poll.result}**. {poll.explanation}")
-        elif st.button("Reveal the result", key="room.reveal.button", type="primary",
-                       help="Settles the question from your run as it stands and shows the result on every "
-                            "student's page."):
-            try:
-                result, why = settle(poll.key)
-                rooms().reveal(room.code, st.session_state[TOKEN], result, why)
-                st.rerun()
-            except (ValueError, RoomError) as exc:
-                st.warning(str(exc))
+        else:
+            st.button("Reveal the result", key="room.reveal.button", type="primary", on_click=_reveal,
+                      args=(poll.key, settle), help="Settles the question from your run as it stands and shows the "
+                                                    "result on every student's page.")
+            refused = st.session_state.pop("room.refused", None)
+            if refused:
+                st.warning(refused)
+
+
+def _reveal(key: str, settle: Callable[[str], tuple[str, str]]) -> None:
+    """A callback, so that the click is acted on once even when a redraw interrupts the run it started."""
+    try:
+        result, why = settle(key)
+        rooms().reveal(st.session_state[CODE], st.session_state[TOKEN], result, why)
+    except (ValueError, RoomError) as exc:
+        st.session_state["room.refused"] = str(exc)
 
 
 def _pose(bank: Bank) -> None:

@@ -65,7 +65,11 @@ def test_a_teacher_and_two_students_on_two_processes(two_servers, browser):
         # the answer given on the other process is counted on the teacher's
         expect(teacher.get_by_text("(2 answers)")).to_be_visible(timeout=SEEN_MS)
 
-        click_until(teacher.get_by_role("button", name="Reveal the result"), teacher.get_by_text("Revealed:"))
+        try:
+            click_until(teacher.get_by_role("button", name="Reveal the result"), teacher.get_by_text("Revealed:"))
+        except AssertionError:
+            alerts = teacher.get_by_test_id("stAlert").all_inner_texts()
+            raise AssertionError(f"not revealed; the teacher's page says {alerts}") from None
         for student in (first, second):
             expect(student.get_by_text("Your teacher's run showed")).to_be_visible(timeout=SEEN_MS)
         result = re.search(r"Revealed: (A|B|About the same)\.", teacher.get_by_text("Revealed:").inner_text())
