@@ -327,6 +327,14 @@ def answers_figure(counts: Mapping[str, int], question: str, result: str | None)
     return fig
 
 
+def _send(code: str, number: int) -> None:
+    """A callback (acted on once, whatever redraw interrupts the run it started): the radio's answer."""
+    try:
+        rooms().answer(code, _member(), number, st.session_state[f"room.choice_{number}"])
+    except RoomError as exc:
+        st.session_state["room.refused"] = str(exc)
+
+
 def _answer(room: Room) -> None:
     poll, member = room.poll, _member()
     try:
@@ -345,11 +353,10 @@ def _answer(room: Room) -> None:
             return
         choice = st.radio("Your prediction", poll.options, index=None, horizontal=True,
                           key=f"room.choice_{poll.number}", help="Before the run ends: what will it show?")
-        if st.button("Send my answer", key="room.send.button", disabled=choice is None):
-            try:
-                rooms().answer(room.code, member, poll.number, choice)
-                mine = choice
-            except RoomError as exc:
-                st.warning(str(exc))
+        st.button("Send my answer", key="room.send.button", disabled=choice is None, on_click=_send,
+                  args=(room.code, poll.number), help="Counted at once on your teacher's screen.")
+        refused = st.session_state.pop("room.refused", None)
+        if refused:
+            st.warning(refused)
         if mine is not None:
             st.caption(f"You answered **{mine}**; you can change it until your teacher reveals the result.")
